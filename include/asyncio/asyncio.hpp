@@ -1,0 +1,11 @@
+// asyncio/asyncio.hpp — everything but http.hpp. Python's asyncio for C++20.
+#pragma once
+
+#include "exceptions.hpp"
+#include "task.hpp"
+#include "events.hpp"
+#include "tasks.hpp"
+#include "runners.hpp"
+#include "contexts.hpp"
+#include "locks.hpp"
+#include "testing.hpp"

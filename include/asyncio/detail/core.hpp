@@ -1,0 +1,233 @@
+// The runtime's building blocks: timer nodes and their heap, waiters, the task state every
+// scheduled coroutine carries, and the thread-local "current task / running loop" pointers.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../exceptions.hpp"
+#include "frame_pool.hpp"
+#include "intrusive.hpp"
+
+namespace asyncio {
+class EventLoop;
+}
+
+namespace asyncio::detail {
+
+class TaskStateBase;
+
+inline thread_local TaskStateBase* tl_current_task = nullptr;
+inline thread_local EventLoop* tl_running_loop = nullptr;
+
+/// Something a task is suspended on. `cancel()` is Python's `fut_waiter.cancel()`: it withdraws
+/// the registration and schedules the task to resume with CancelledError, returning true, or
+/// returns false when the waiter already completed (the task's wake-up is already scheduled).
+struct Waiter {
+  virtual bool cancel() noexcept = 0;
+
+ protected:
+  ~Waiter() = default;
+};
+
+/// A deadline in the loop's timer heap. When due it moves to the ready queue and runs there.
+struct TimerNode : Runnable {
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  double when_ = 0;
+  std::uint64_t seq_ = 0;
+  std::size_t heap_index_ = npos;
+  bool in_heap() const noexcept { return heap_index_ != npos; }
+};
+
+/// Binary min-heap ordered by (deadline, scheduling order) with the index kept in each node, so
+/// cancelling a timer is an O(log n) removal, never a tombstone.
+class TimerHeap {
+ public:
+  bool empty() const noexcept { return h_.empty(); }
+  std::size_t size() const noexcept { return h_.size(); }
+  TimerNode* top() const noexcept { return h_.front(); }
+
+  void push(TimerNode* n) {
+    n->heap_index_ = h_.size();
+    h_.push_back(n);
+    sift_up(n->heap_index_);
+  }
+  void remove(TimerNode* n) noexcept {
+    std::size_t i = n->heap_index_;
+    if (i == TimerNode::npos) return;
+    n->heap_index_ = TimerNode::npos;
+    TimerNode* last = h_.back();
+    h_.pop_back();
+    if (last == n) return;
+    h_[i] = last;
+    last->heap_index_ = i;
+    if (i > 0 && less(last, h_[(i - 1) / 2]))
+      sift_up(i);
+    else
+      sift_down(i);
+  }
+  TimerNode* pop() noexcept {
+    TimerNode* n = h_.front();
+    remove(n);
+    return n;
+  }
+  std::vector<TimerNode*> take_all() noexcept {
+    for (auto* n : h_) n->heap_index_ = TimerNode::npos;
+    return std::move(h_);
+  }
+
+ private:
+  static bool less(const TimerNode* a, const TimerNode* b) noexcept {
+    return a->when_ < b->when_ || (a->when_ == b->when_ && a->seq_ < b->seq_);
+  }
+  void sift_up(std::size_t i) noexcept {
+    TimerNode* n = h_[i];
+    while (i > 0) {
+      std::size_t p = (i - 1) / 2;
+      if (!less(n, h_[p])) break;
+      h_[i] = h_[p];
+      h_[i]->heap_index_ = i;
+      i = p;
+    }
+    h_[i] = n;
+    n->heap_index_ = i;
+  }
+  void sift_down(std::size_t i) noexcept {
+    TimerNode* n = h_[i];
+    std::size_t sz = h_.size();
+    for (;;) {
+      std::size_t c = 2 * i + 1;
+      if (c >= sz) break;
+      if (c + 1 < sz && less(h_[c + 1], h_[c])) ++c;
+      if (!less(h_[c], n)) break;
+      h_[i] = h_[c];
+      h_[i]->heap_index_ = i;
+      i = c;
+    }
+    h_[i] = n;
+    n->heap_index_ = i;
+  }
+  std::vector<TimerNode*> h_;
+};
+
+/// An entry in a task's done list. When the task finishes it either wakes `wake_task_` directly
+/// (a task awaiting this one) or, when `wake_task_` is null, goes to the ready queue itself and
+/// runs there (a done callback, scheduled with call_soon as Python does).
+struct CompletionNode : Runnable {
+  TaskStateBase* wake_task_ = nullptr;
+  std::uint64_t cb_id_ = 0;  // user done callbacks: the id remove_done_callback takes
+};
+
+/// State shared by every scheduled task (Python's Task object minus the coroutine's result).
+/// Reached by users through TaskPtr / TaskHandle<T>; the methods above the line are public API.
+class TaskStateBase : public Runnable {
+ public:
+  enum class State : std::uint8_t { Pending, Finished, Failed, Cancelled };
+
+  bool done() const noexcept { return state_ != State::Pending; }
+  bool cancelled() const noexcept { return state_ == State::Cancelled; }
+  /// Request cancellation (Python's Task.cancel): false if already done.
+  bool cancel(std::string_view msg = {});
+  /// Number of pending cancellation requests (Python 3.11's Task.cancelling()).
+  int cancelling() const noexcept { return num_cancels_requested_; }
+  /// Decrement the pending cancellation count and return the new value.
+  int uncancel() noexcept {
+    if (num_cancels_requested_ > 0) --num_cancels_requested_;
+    return num_cancels_requested_;
+  }
+  std::string get_name() const;
+  void set_name(std::string name);
+  EventLoop& get_loop() const noexcept { return *loop_; }
+  /// Python's Task.exception(): the exception or null; throws CancelledError / InvalidStateError.
+  std::exception_ptr exception();
+
+  // ---------------------------------------------------------------- machinery below
+  struct AllLink : ListNode {
+    TaskStateBase* owner = nullptr;
+  };
+  struct Extras {
+    std::string name;
+    bool has_name = false;
+    std::string cancel_msg;
+  };
+
+  TaskStateBase(EventLoop* loop, std::coroutine_handle<> top) noexcept;
+  TaskStateBase(const TaskStateBase&) = delete;
+  TaskStateBase& operator=(const TaskStateBase&) = delete;
+
+  void add_ref() noexcept { ++refs_; }
+  void release() noexcept;
+
+  /// Schedule this task's next step (it is suspended and the thing it waited on completed).
+  void wake() noexcept;
+  /// Called from a leaf awaitable's await_suspend: the task now waits on `w`, resuming at `h`.
+  void suspend_on(Waiter* w, std::coroutine_handle<> h) noexcept;
+  /// sleep(0): go to the back of the ready queue.
+  void yield_now(std::coroutine_handle<> h) noexcept;
+  /// Called at resumption: throws CancelledError if a cancellation is pending (_must_cancel).
+  void check_cancel() {
+    if (must_cancel_) {
+      must_cancel_ = false;
+      throw_cancelled();
+    }
+  }
+  [[noreturn]] void throw_cancelled() const { throw CancelledError(cancel_message()); }
+  std::string cancel_message() const { return extras_ ? extras_->cancel_msg : std::string(); }
+  void mark_retrieved() noexcept { retrieved_ = true; }
+  /// Destroy the frame of a task still pending when its loop closes.
+  void destroy_pending();
+  /// Add a done-list entry; if already done it is scheduled at once (as Python does).
+  void add_completion(CompletionNode* n) noexcept;
+
+  static void step(Runnable* r, bool discard);
+
+ protected:
+  virtual ~TaskStateBase() = default;
+  /// The top frame finished: move its result in, destroy it.
+  virtual void collect_result() = 0;
+  virtual void set_cancelled_result() = 0;
+  virtual void destroy_self() noexcept = 0;
+
+ public:
+  /// The stored exception of a failed task (null otherwise); does not mark it retrieved.
+  virtual std::exception_ptr error_ptr() const noexcept = 0;
+
+ protected:
+  void finish();  // after the state is set: unlink, fire done list, drop the loop's reference
+  Extras& extras() {
+    if (!extras_) extras_ = std::make_unique<Extras>();
+    return *extras_;
+  }
+
+ public:
+  EventLoop* loop_;
+  std::uint64_t loop_id_ = 0;
+  std::coroutine_handle<> top_;
+  std::coroutine_handle<> resume_point_;
+  Waiter* waiter_ = nullptr;
+  List done_list_;
+  AllLink all_link_;
+  std::uint64_t id_;
+  std::unique_ptr<Extras> extras_;
+  std::uint32_t refs_ = 1;  // the loop's reference while pending
+  int num_cancels_requested_ = 0;
+  State state_ = State::Pending;
+  bool started_ = false;
+  bool must_cancel_ = false;
+  bool retrieved_ = false;
+};
+
+/// The running task on this thread, or throws RuntimeError naming the operation.
+inline TaskStateBase& require_task(const char* what) {
+  if (!tl_current_task)
+    throw RuntimeError(std::string(what) + " must be awaited inside a running asyncio task");
+  return *tl_current_task;
+}
+
+}  // namespace asyncio::detail

@@ -1,0 +1,623 @@
+// Bodies of EventLoop, Handle and TaskStateBase (included at the end of events.hpp).
+#pragma once
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "../events.hpp"
+
+namespace asyncio::detail {
+
+/// Seconds of virtual time this thread has lived through (testing::monotonic() reads it).
+inline thread_local double tl_virtual_clock = 0;
+
+inline std::atomic<std::uint64_t>& task_counter() {
+  static std::atomic<std::uint64_t> c{0};
+  return c;
+}
+
+inline bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+/// Registry of live loops, so a task outliving its loop reports to stderr instead of a dangling
+/// loop (looked up only on the rare reporting paths).
+struct LoopRegistry {
+  std::mutex mu;
+  std::unordered_map<std::uint64_t, EventLoop*> loops;
+  std::uint64_t next = 1;
+  static LoopRegistry& get() {
+    static LoopRegistry r;
+    return r;
+  }
+};
+inline EventLoop* find_loop(std::uint64_t id) {
+  auto& r = LoopRegistry::get();
+  std::lock_guard<std::mutex> g(r.mu);
+  auto it = r.loops.find(id);
+  return it == r.loops.end() ? nullptr : it->second;
+}
+
+inline void report(std::uint64_t loop_id, const ExceptionContext& ctx) noexcept {
+  if (EventLoop* l = find_loop(loop_id)) {
+    l->call_exception_handler(ctx);
+  } else {
+    std::fprintf(stderr, "%s\n", ctx.message.c_str());
+    if (!ctx.task_name.empty()) std::fprintf(stderr, "task: <Task name='%s'>\n", ctx.task_name.c_str());
+    if (ctx.exception)
+      std::fprintf(stderr, "exception: %s\n", describe_exception(ctx.exception).c_str());
+  }
+}
+
+inline void report_never_awaited(void* frame) {
+  bool debug = tl_running_loop ? tl_running_loop->get_debug() : env_flag("ASYNCIO_DEBUG");
+  if (!debug) return;
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "coroutine <frame %p> was never awaited", frame);
+  ExceptionContext ctx{buf, nullptr, {}};
+  if (tl_running_loop)
+    tl_running_loop->call_exception_handler(ctx);
+  else
+    std::fprintf(stderr, "RuntimeWarning: %s\n", buf);
+}
+inline const bool g_never_awaited_hook_installed = (g_never_awaited_hook = &report_never_awaited, true);
+
+// ------------------------------------------------------------------------------ CallbackNode
+inline void CallbackNode::run(Runnable* r, bool discard) {
+  auto* n = static_cast<CallbackNode*>(r);
+  if (!discard && !n->cancelled_) {
+    try {
+      n->invoke();
+    } catch (const CancelledError&) {
+      n->loop_->call_exception_handler({"Exception in callback (CancelledError)", std::current_exception(), {}});
+    } catch (...) {
+      n->loop_->call_exception_handler({"Exception in callback", std::current_exception(), {}});
+    }
+  }
+  if (!n->persistent_ || discard) n->release();
+}
+
+// ------------------------------------------------------------------------------ TaskStateBase
+inline TaskStateBase::TaskStateBase(EventLoop* loop, std::coroutine_handle<> top) noexcept
+    : loop_(loop), loop_id_(loop->id()), top_(top), id_(++task_counter()) {
+  run_ = &TaskStateBase::step;
+  all_link_.owner = this;
+}
+
+inline std::string TaskStateBase::get_name() const {
+  if (extras_ && extras_->has_name) return extras_->name;
+  return "Task-" + std::to_string(id_);
+}
+inline void TaskStateBase::set_name(std::string name) {
+  extras().name = std::move(name);
+  extras_->has_name = true;
+}
+
+inline bool TaskStateBase::cancel(std::string_view msg) {
+  if (done()) return false;
+  ++num_cancels_requested_;
+  if (!msg.empty() || extras_) extras().cancel_msg = std::string(msg);
+  if (waiter_ && waiter_->cancel()) return true;
+  must_cancel_ = true;
+  return true;
+}
+
+inline void TaskStateBase::wake() noexcept {
+  waiter_ = nullptr;
+  if (!linked()) loop_->push_ready(this);
+}
+
+inline void TaskStateBase::suspend_on(Waiter* w, std::coroutine_handle<> h) noexcept {
+  resume_point_ = h;
+  waiter_ = w;
+  if (must_cancel_ && w->cancel()) must_cancel_ = false;
+}
+
+inline void TaskStateBase::yield_now(std::coroutine_handle<> h) noexcept {
+  resume_point_ = h;
+  waiter_ = nullptr;
+  loop_->push_ready(this);
+}
+
+inline void TaskStateBase::add_completion(CompletionNode* n) noexcept {
+  if (done()) {
+    if (n->wake_task_)
+      n->wake_task_->wake();
+    else
+      loop_->push_ready(n);
+  } else {
+    done_list_.push_back(n);
+  }
+}
+
+inline void TaskStateBase::release() noexcept {
+  if (--refs_ != 0) return;
+  if (state_ == State::Failed && !retrieved_) {
+    std::exception_ptr e;
+    try {
+      e = exception();
+    } catch (...) {
+    }
+    report(loop_id_, {"Task exception was never retrieved", e, get_name()});
+  }
+  destroy_self();
+}
+
+inline std::exception_ptr TaskStateBase::exception() {
+  if (!done()) throw InvalidStateError("Exception is not set.");
+  if (cancelled()) throw_cancelled();
+  retrieved_ = true;
+  return error_ptr();
+}
+
+inline void TaskStateBase::finish() {
+  all_link_.unlink();
+  waiter_ = nullptr;
+  while (auto* n = static_cast<CompletionNode*>(done_list_.pop_front())) {
+    if (n->wake_task_)
+      n->wake_task_->wake();
+    else
+      loop_->push_ready(n);
+  }
+  release();  // the loop's reference; may delete this
+}
+
+inline void TaskStateBase::destroy_pending() {
+  add_ref();
+  all_link_.unlink();
+  unlink();
+  waiter_ = nullptr;
+  if (top_) {
+    auto h = std::exchange(top_, {});
+    h.destroy();
+  }
+  set_cancelled_result();
+  state_ = State::Cancelled;
+  while (auto* n = static_cast<CompletionNode*>(done_list_.pop_front())) {
+    if (!n->wake_task_ && n->run_) n->run_(n, true);
+  }
+  release();  // the loop's reference
+  release();
+}
+
+inline void TaskStateBase::step(Runnable* r, bool discard) {
+  if (discard) return;
+  auto* t = static_cast<TaskStateBase*>(r);
+  TaskStateBase* prev = tl_current_task;
+  tl_current_task = t;
+  if (!t->started_) {
+    t->started_ = true;
+    if (t->must_cancel_) {
+      // Cancelled before its first step: the coroutine never runs (Python throws into it at
+      // its very start, which ends it at once).
+      t->must_cancel_ = false;
+      auto h = std::exchange(t->top_, {});
+      h.destroy();
+      t->set_cancelled_result();
+      t->state_ = State::Cancelled;
+      tl_current_task = prev;
+      t->finish();
+      return;
+    }
+    t->resume_point_ = t->top_;
+  }
+  drive(t->resume_point_);
+  if (t->top_.done()) {
+    t->collect_result();
+    tl_current_task = prev;
+    t->finish();
+    return;
+  }
+  tl_current_task = prev;
+}
+
+}  // namespace asyncio::detail
+
+namespace asyncio {
+
+inline void Handle::cancel() noexcept {
+  if (!n_ || n_->cancelled_) return;
+  n_->cancelled_ = true;
+  if (n_->persistent_) return;  // fd callbacks are owned by their registration
+  if (n_->in_heap()) {
+    n_->loop_->remove_timer(n_);
+    n_->release();
+  } else if (n_->linked()) {
+    n_->unlink();
+    n_->release();
+  }
+}
+
+inline EventLoop::EventLoop(Options opts)
+    : thread_id_(std::this_thread::get_id()),
+      debug_(opts.debug || detail::env_flag("ASYNCIO_DEBUG")),
+      virtual_(opts.virtual_time || detail::env_flag("ASYNCIO_VIRTUAL_TIME")) {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw OSError(errno, OSError::format(errno, "epoll_create1"));
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) {
+    int e = errno;
+    ::close(epoll_fd_);
+    throw OSError(e, OSError::format(e, "eventfd"));
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wake_fd_;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  auto& r = detail::LoopRegistry::get();
+  std::lock_guard<std::mutex> g(r.mu);
+  id_ = r.next++;
+  r.loops[id_] = this;
+}
+
+inline EventLoop::~EventLoop() {
+  if (!closed_ && !running_) {
+    try {
+      close();
+    } catch (...) {
+    }
+  }
+  auto& r = detail::LoopRegistry::get();
+  std::lock_guard<std::mutex> g(r.mu);
+  r.loops.erase(id_);
+}
+
+inline double EventLoop::real_time() const noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+inline double EventLoop::time() const noexcept { return virtual_ ? virtual_now_ : real_time(); }
+
+inline void EventLoop::advance_virtual(double to) noexcept {
+  if (to > virtual_now_) {
+    detail::tl_virtual_clock += to - virtual_now_;
+    virtual_now_ = to;
+  }
+}
+
+inline void EventLoop::check_thread(const char* what) noexcept {
+  if (debug_ && running_ && std::this_thread::get_id() != thread_id_) {
+    call_exception_handler({std::string("Non-thread-safe operation invoked on an event loop other than "
+                                        "the current one: ") + what,
+                            nullptr, {}});
+  }
+}
+
+template <class F>
+Handle EventLoop::call_soon(F fn) {
+  if (closed_) throw RuntimeError("Event loop is closed");
+  check_thread("call_soon");
+  auto* n = new detail::CallbackImpl<F>(std::move(fn));
+  n->loop_ = this;
+  n->run_ = &detail::CallbackNode::run;
+  ready_.push_back(n);
+  return Handle(n);
+}
+
+template <detail::DurationLike D, class F>
+TimerHandle EventLoop::call_later(D delay, F fn) {
+  double d = detail::to_seconds(delay);
+  if (std::isnan(d)) throw ValueError("call_later: delay is NaN");
+  return call_at(time() + d, std::move(fn));
+}
+
+template <class F>
+TimerHandle EventLoop::call_at(double when, F fn) {
+  if (closed_) throw RuntimeError("Event loop is closed");
+  if (std::isnan(when)) throw ValueError("call_at: when is NaN");
+  check_thread("call_at");
+  auto* n = new detail::CallbackImpl<F>(std::move(fn));
+  n->loop_ = this;
+  n->run_ = &detail::CallbackNode::run;
+  add_timer(n, when);
+  return TimerHandle(n);
+}
+
+template <class F>
+void EventLoop::call_soon_threadsafe(F fn) {
+  auto* n = new detail::CallbackImpl<F>(std::move(fn));
+  n->loop_ = this;
+  n->run_ = &detail::CallbackNode::run;
+  {
+    std::lock_guard<std::mutex> g(ts_mu_);
+    if (closed_) {
+      delete n;
+      throw RuntimeError("Event loop is closed");
+    }
+    ts_queue_.push_back(n);
+    ts_pending_.store(true);
+  }
+  std::uint64_t one = 1;
+  ssize_t rc = ::write(wake_fd_, &one, sizeof one);
+  (void)rc;
+}
+
+inline void EventLoop::drain_threadsafe() {
+  if (!ts_pending_.exchange(false)) return;
+  std::vector<detail::CallbackNode*> q;
+  {
+    std::lock_guard<std::mutex> g(ts_mu_);
+    q.swap(ts_queue_);
+  }
+  for (auto* n : q) ready_.push_back(n);
+}
+
+template <class F>
+void EventLoop::set_exception_handler(F handler) {
+  if constexpr (std::is_invocable_v<F&, EventLoop&, const ExceptionContext&>) {
+    handler_ = std::move(handler);
+  } else {
+    handler_ = [h = std::move(handler)](EventLoop&, const ExceptionContext& c) mutable { h(c); };
+  }
+}
+
+inline void EventLoop::default_exception_handler(const ExceptionContext& ctx) noexcept {
+  std::string s = ctx.message;
+  if (!ctx.task_name.empty()) s += "\ntask: <Task name='" + ctx.task_name + "'>";
+  if (ctx.exception) s += "\nexception: " + detail::describe_exception(ctx.exception);
+  std::fprintf(stderr, "%s\n", s.c_str());
+}
+
+inline void EventLoop::call_exception_handler(const ExceptionContext& ctx) noexcept {
+  if (!handler_ || in_handler_) {
+    default_exception_handler(ctx);
+    return;
+  }
+  in_handler_ = true;
+  try {
+    handler_(*this, ctx);
+  } catch (...) {
+    default_exception_handler({"Unhandled error in exception handler", std::current_exception(), {}});
+    default_exception_handler(ctx);
+  }
+  in_handler_ = false;
+}
+
+inline void EventLoop::update_fd(int fd, FdEntry& e) {
+  std::uint32_t want = (e.reader ? EPOLLIN : 0u) | (e.writer ? EPOLLOUT : 0u);
+  if (want == e.events) return;
+  epoll_event ev{};
+  ev.events = want;
+  ev.data.fd = fd;
+  int op = e.events == 0 ? EPOLL_CTL_ADD : (want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD);
+  if (::epoll_ctl(epoll_fd_, op, fd, &ev) < 0) {
+    int err = errno;
+    throw OSError(err, OSError::format(err, "cannot watch file descriptor " + std::to_string(fd)));
+  }
+  e.events = want;
+  if (want == 0) fds_.erase(fd);
+}
+
+inline void EventLoop::add_fd_callback(int fd, bool write, detail::CallbackNode* n) {
+  n->loop_ = this;
+  n->run_ = &detail::CallbackNode::run;
+  n->persistent_ = true;
+  if (closed_) {
+    delete n;
+    throw RuntimeError("Event loop is closed");
+  }
+  if (fd < 0) {
+    delete n;
+    throw ValueError("Invalid file descriptor: " + std::to_string(fd));
+  }
+  FdEntry& e = fds_[fd];
+  detail::CallbackNode*& slot = write ? e.writer : e.reader;
+  detail::CallbackNode* old = slot;
+  slot = n;
+  try {
+    update_fd(fd, e);
+  } catch (...) {
+    slot = old;
+    if (!e.reader && !e.writer) fds_.erase(fd);
+    delete n;
+    throw;
+  }
+  if (old) {
+    old->cancelled_ = true;
+    old->unlink();
+    old->release();
+  } else {
+    ++io_watchers_;
+  }
+}
+
+template <class F>
+void EventLoop::add_reader(int fd, F fn) {
+  check_thread("add_reader");
+  add_fd_callback(fd, false, new detail::CallbackImpl<F>(std::move(fn)));
+}
+template <class F>
+void EventLoop::add_writer(int fd, F fn) {
+  check_thread("add_writer");
+  add_fd_callback(fd, true, new detail::CallbackImpl<F>(std::move(fn)));
+}
+
+inline bool EventLoop::remove_reader(int fd) {
+  auto it = fds_.find(fd);
+  if (it == fds_.end() || !it->second.reader) return false;
+  detail::CallbackNode* n = std::exchange(it->second.reader, nullptr);
+  n->cancelled_ = true;
+  n->unlink();
+  n->release();
+  --io_watchers_;
+  update_fd(fd, it->second);
+  return true;
+}
+inline bool EventLoop::remove_writer(int fd) {
+  auto it = fds_.find(fd);
+  if (it == fds_.end() || !it->second.writer) return false;
+  detail::CallbackNode* n = std::exchange(it->second.writer, nullptr);
+  n->cancelled_ = true;
+  n->unlink();
+  n->release();
+  --io_watchers_;
+  update_fd(fd, it->second);
+  return true;
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdangling-pointer"  // the marker unlinks itself before it dies
+#endif
+inline void EventLoop::run_ready_batch() {
+  struct Marker {
+    detail::Runnable node;
+    ~Marker() { node.unlink(); }
+  } marker;
+  ready_.push_back(&marker.node);
+  for (;;) {
+    auto* r = static_cast<detail::Runnable*>(ready_.pop_front());
+    if (r == &marker.node) break;
+    if (!debug_) {
+      r->run_(r, false);
+      continue;
+    }
+    bool is_task = r->run_ == &detail::TaskStateBase::step;
+    std::string name = is_task ? static_cast<detail::TaskStateBase*>(r)->get_name() : std::string();
+    double t0 = real_time();
+    r->run_(r, false);
+    double dt = real_time() - t0;
+    if (dt >= slow_callback_duration) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, " took %.3f seconds", dt);
+      call_exception_handler({std::string("Executing ") +
+                                  (is_task ? "<Task name='" + name + "'>" : std::string("<Handle>")) + buf,
+                              nullptr, name});
+    }
+  }
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic pop
+#endif
+
+inline void EventLoop::run_once() {
+  double timeout;
+  if (!ready_.empty() || stopping_ || ts_pending_.load(std::memory_order_relaxed)) {
+    timeout = 0;
+  } else if (!timers_.empty()) {
+    double when = timers_.top()->when_;
+    if (virtual_ && io_watchers_ == 0 && external_work_ == 0) {
+      advance_virtual(when);
+      timeout = 0;
+    } else {
+      timeout = std::max(0.0, when - time());
+    }
+  } else {
+    timeout = -1;
+  }
+  int ms = timeout < 0 ? -1 : (timeout > 1e6 ? 1000000000 : static_cast<int>(std::ceil(timeout * 1e3)));
+  epoll_event evs[128];
+  double t0 = (virtual_ && ms != 0) ? real_time() : 0.0;
+  int n = ::epoll_wait(epoll_fd_, evs, 128, ms);
+  if (n < 0) n = 0;  // EINTR
+  if (virtual_ && ms != 0) advance_virtual(virtual_now_ + (real_time() - t0));
+  for (int i = 0; i < n; ++i) {
+    int fd = evs[i].data.fd;
+    if (fd == wake_fd_) {
+      std::uint64_t v;
+      ssize_t rc = ::read(wake_fd_, &v, sizeof v);
+      (void)rc;
+      continue;
+    }
+    auto it = fds_.find(fd);
+    if (it == fds_.end()) continue;
+    std::uint32_t ev = evs[i].events;
+    FdEntry& e = it->second;
+    if ((ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) && e.reader && !e.reader->linked()) ready_.push_back(e.reader);
+    if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && e.writer && !e.writer->linked()) ready_.push_back(e.writer);
+  }
+  drain_threadsafe();
+  double end = time() + 1e-9;
+  while (!timers_.empty() && timers_.top()->when_ < end) ready_.push_back(timers_.pop());
+  run_ready_batch();
+}
+
+inline void EventLoop::run_forever() {
+  if (closed_) throw RuntimeError("Event loop is closed");
+  if (running_) throw RuntimeError("This event loop is already running");
+  if (detail::tl_running_loop) throw RuntimeError("Cannot run the event loop while another loop is running");
+  struct Guard {
+    EventLoop* l;
+    ~Guard() {
+      l->running_ = false;
+      l->stopping_ = false;
+      detail::tl_running_loop = nullptr;
+    }
+  } guard{this};
+  running_ = true;
+  thread_id_ = std::this_thread::get_id();
+  detail::tl_running_loop = this;
+  for (;;) {
+    run_once();
+    if (stopping_) break;
+  }
+}
+
+inline void EventLoop::close() {
+  if (running_) throw RuntimeError("Cannot close a running event loop");
+  if (closed_) return;
+  // Tasks still pending are destroyed, as Python's garbage collector would, and reported.
+  std::vector<detail::TaskStateBase*> pending;
+  for (auto* n = tasks_.sentinel()->next_; n != tasks_.sentinel(); n = n->next_) {
+    auto* t = static_cast<detail::TaskStateBase::AllLink*>(n)->owner;
+    t->add_ref();
+    pending.push_back(t);
+  }
+  for (auto* t : pending) {
+    if (!t->done()) {
+      call_exception_handler({"Task was destroyed but it is pending!", nullptr, t->get_name()});
+      t->destroy_pending();
+    }
+  }
+  for (auto* t : pending) t->release();
+  while (auto* r = static_cast<detail::Runnable*>(ready_.pop_front())) r->run_(r, true);
+  for (auto* t : timers_.take_all()) t->run_(t, true);
+  for (auto& [fd, e] : fds_) {
+    if (e.reader) e.reader->release();
+    if (e.writer) e.writer->release();
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  }
+  fds_.clear();
+  io_watchers_ = 0;
+  {
+    std::lock_guard<std::mutex> g(ts_mu_);
+    closed_ = true;
+    for (auto* n : ts_queue_) n->release();
+    ts_queue_.clear();
+  }
+  default_executor_.reset();
+  ::close(wake_fd_);
+  ::close(epoll_fd_);
+  wake_fd_ = epoll_fd_ = -1;
+}
+
+namespace detail {
+inline thread_local std::shared_ptr<EventLoop> tl_event_loop;
+}
+
+inline EventLoop& get_running_loop() {
+  if (!detail::tl_running_loop) throw RuntimeError("no running event loop");
+  return *detail::tl_running_loop;
+}
+inline std::shared_ptr<EventLoop> new_event_loop() { return std::make_shared<EventLoop>(); }
+inline void set_event_loop(std::shared_ptr<EventLoop> loop) { detail::tl_event_loop = std::move(loop); }
+inline EventLoop& get_event_loop() {
+  if (detail::tl_running_loop) return *detail::tl_running_loop;
+  if (!detail::tl_event_loop) detail::tl_event_loop = new_event_loop();
+  return *detail::tl_event_loop;
+}
+
+}  // namespace asyncio

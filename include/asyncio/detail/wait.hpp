@@ -1,0 +1,154 @@
+// MultiWait: one task waiting on several tasks' completion (and optionally a deadline), the
+// engine under gather, wait, wait_for and run()'s shutdown. Like CPython, each child reports
+// through a done callback scheduled with call_soon, and the waiting task is then woken with
+// another call_soon, so the number of loop iterations between a child finishing and the
+// waiter resuming is the same as in asyncio.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "../events.hpp"
+#include "core.hpp"
+
+namespace asyncio::detail {
+
+class MultiWait final : public Waiter {
+ public:
+  enum class Mode : std::uint8_t {
+    AllCompleted,     // wait(ALL_COMPLETED), cancel_and_wait
+    FirstCompleted,   // wait(FIRST_COMPLETED), wait_for
+    FirstException,   // wait(FIRST_EXCEPTION)
+    Gather,           // gather: first exception or cancelled child ends it; cancel() cancels children
+    GatherAll,        // gather(return_exceptions): all complete; cancel() cancels children
+  };
+
+  MultiWait(std::vector<TaskStateBase*> children, Mode mode, std::optional<double> timeout = std::nullopt)
+      : children_(std::move(children)), nodes_(children_.size()), remaining_(children_.size()),
+        mode_(mode), timeout_(timeout) {}
+  MultiWait(const MultiWait&) = delete;
+  ~MultiWait() { unregister(); }
+
+  bool await_ready() const noexcept { return children_.empty(); }
+  void await_suspend(std::coroutine_handle<> h) {
+    task_ = &require_task("asyncio.wait/gather");
+    loop_ = task_->loop_;
+    suspended_ = true;
+    if (timeout_) {
+      timer_.owner = this;
+      timer_.run_ = &MultiWait::timer_fired;
+      loop_->add_timer(&timer_, loop_->time() + *timeout_);
+    }
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+      nodes_[i].owner = this;
+      nodes_[i].child = children_[i];
+      nodes_[i].run_ = &MultiWait::child_done;
+      children_[i]->add_completion(&nodes_[i]);
+    }
+    task_->suspend_on(this, h);
+  }
+  void await_resume() {
+    unregister();
+    if (!suspended_) return;
+    if (cancelled_) task_->throw_cancelled();
+    task_->check_cancel();
+  }
+
+  bool cancel() noexcept override {
+    if (fired_) return false;
+    if (mode_ == Mode::Gather || mode_ == Mode::GatherAll) {
+      // Python's _GatheringFuture.cancel(): cancel the children, finish when they have.
+      bool any = false;
+      std::string msg = task_->cancel_message();
+      for (auto* c : children_)
+        if (c->cancel(msg)) any = true;
+      if (any) cancel_requested_ = true;
+      return any;
+    }
+    unregister();
+    cancelled_ = true;
+    fired_ = true;
+    task_->wake();
+    return true;
+  }
+
+  bool timed_out() const noexcept { return timed_out_; }
+  bool cancel_requested() const noexcept { return cancel_requested_; }
+  /// Gather: the child whose exception or cancellation ended the wait (null if none).
+  TaskStateBase* first_error() const noexcept { return first_error_; }
+
+ private:
+  struct Node : CompletionNode {
+    MultiWait* owner = nullptr;
+    TaskStateBase* child = nullptr;
+  };
+  struct Timer : TimerNode {
+    MultiWait* owner = nullptr;
+  };
+
+  static void child_done(Runnable* r, bool discard) {
+    if (discard) return;
+    auto* n = static_cast<Node*>(r);
+    n->owner->on_child_done(n->child);
+  }
+  static void timer_fired(Runnable* r, bool discard) {
+    if (discard) return;
+    auto* self = static_cast<Timer*>(r)->owner;
+    if (self->fired_) return;
+    self->timed_out_ = true;
+    self->fire();
+  }
+  void on_child_done(TaskStateBase* c) {
+    --remaining_;
+    if (fired_) return;
+    bool failed = c->state_ == TaskStateBase::State::Failed;
+    switch (mode_) {
+      case Mode::Gather:
+        if (failed || c->cancelled()) {
+          first_error_ = c;
+          fire();
+          return;
+        }
+        break;
+      case Mode::FirstCompleted:
+        fire();
+        return;
+      case Mode::FirstException:
+        if (failed) {
+          fire();
+          return;
+        }
+        break;
+      default:
+        break;
+    }
+    if (remaining_ == 0) fire();
+  }
+  void fire() {
+    fired_ = true;
+    if (timer_.in_heap()) loop_->remove_timer(&timer_);
+    task_->wake();
+  }
+  void unregister() noexcept {
+    for (auto& n : nodes_) n.unlink();
+    if (timer_.in_heap()) loop_->remove_timer(&timer_);
+    timer_.unlink();
+  }
+
+  std::vector<TaskStateBase*> children_;
+  std::vector<Node> nodes_;
+  Timer timer_;
+  TaskStateBase* task_ = nullptr;
+  EventLoop* loop_ = nullptr;
+  TaskStateBase* first_error_ = nullptr;
+  std::size_t remaining_;
+  Mode mode_;
+  std::optional<double> timeout_;
+  bool suspended_ = false;
+  bool fired_ = false;
+  bool cancelled_ = false;
+  bool cancel_requested_ = false;
+  bool timed_out_ = false;
+};
+
+}  // namespace asyncio::detail

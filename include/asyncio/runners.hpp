@@ -1,0 +1,125 @@
+// asyncio/runners.hpp — asyncio.run() and asyncio.Runner.
+#pragma once
+
+#include <memory>
+#include <utility>
+
+#include "detail/wait.hpp"
+#include "events.hpp"
+#include "tasks.hpp"
+
+namespace asyncio {
+
+/// Options of run() / Runner. Environment variables ASYNCIO_DEBUG=1 and ASYNCIO_VIRTUAL_TIME=1
+/// switch the same things on.
+struct RunOptions {
+  bool debug = false;         // debug mode: never-awaited and slow-callback reports
+  bool virtual_time = false;  // virtual clock (testing.hpp): sleeps finish at once
+};
+
+namespace detail {
+inline Task<void> wait_all(std::vector<TaskPtr> tasks) {
+  std::vector<TaskStateBase*> v;
+  for (auto& t : tasks) v.push_back(t.get());
+  MultiWait w(std::move(v), MultiWait::Mode::AllCompleted);
+  co_await w;
+}
+/// Python's runners._cancel_all_tasks: cancel what is left, wait for it, report failures.
+inline void cancel_all_tasks(EventLoop& loop) {
+  std::vector<TaskPtr> pending;
+  const auto& lst = loop.live_tasks();
+  for (auto* n = lst.sentinel()->next_; n != lst.sentinel(); n = n->next_) {
+    auto* t = static_cast<const TaskStateBase::AllLink*>(n)->owner;
+    if (!t->done()) pending.emplace_back(t);
+  }
+  if (pending.empty()) return;
+  for (auto& t : pending) t->cancel();
+  loop.run_until_complete(wait_all(pending));
+  for (auto& t : pending) {
+    if (t->cancelled()) continue;
+    if (auto e = t->exception())
+      loop.call_exception_handler({"unhandled exception during asyncio.run() shutdown", e, t->get_name()});
+  }
+}
+}  // namespace detail
+
+/// Runs coroutines on one loop, several times (Python 3.11's asyncio.Runner). close() cancels
+/// and awaits what is still pending, shuts the default executor down and closes the loop; the
+/// destructor calls it.
+class Runner {
+ public:
+  Runner() : Runner(RunOptions{}) {}
+  explicit Runner(RunOptions opts) : opts_(opts) {}
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+  ~Runner() {
+    try {
+      close();
+    } catch (...) {
+    }
+  }
+
+  /// Run `coro` as a task until it is done; return its result or rethrow its exception.
+  template <class T>
+  T run(Task<T> coro) {
+    if (detail::tl_running_loop) throw RuntimeError("Runner.run() cannot be called from a running event loop");
+    lazy_init();
+    auto h = loop_->create_task(std::move(coro));
+    return loop_->run_until_complete(h);
+  }
+  void close() {
+    if (state_ != State::Initialized) {
+      state_ = State::Closed;
+      return;
+    }
+    state_ = State::Closed;
+    struct Finally {
+      Runner* r;
+      ~Finally() {
+        if (detail::tl_event_loop == r->loop_) set_event_loop(nullptr);
+        r->loop_->close();
+        r->loop_.reset();
+      }
+    } fin{this};
+    detail::cancel_all_tasks(*loop_);
+    if (auto ex = loop_->take_default_executor()) ex->shutdown(true);
+  }
+  /// The runner's loop (created on first use).
+  EventLoop& get_loop() {
+    lazy_init();
+    return *loop_;
+  }
+
+ private:
+  enum class State { Initial, Initialized, Closed };
+  void lazy_init() {
+    if (state_ == State::Closed) throw RuntimeError("Runner is closed");
+    if (state_ == State::Initialized) return;
+    loop_ = std::make_shared<EventLoop>(EventLoop::Options{opts_.debug, opts_.virtual_time});
+    set_event_loop(loop_);
+    state_ = State::Initialized;
+  }
+  RunOptions opts_;
+  std::shared_ptr<EventLoop> loop_;
+  State state_ = State::Initial;
+};
+
+/// Python's asyncio.run(): a new loop runs `main`; then every task still pending is cancelled
+/// and awaited, the default executor is shut down and the loop closed. Returns main's result or
+/// rethrows its exception. RuntimeError if a loop is already running on this thread.
+template <class T>
+T run(Task<T> main, RunOptions opts = {}) {
+  if (detail::tl_running_loop) throw RuntimeError("asyncio.run() cannot be called from a running event loop");
+  if (!main.valid()) detail::throw_empty_task();
+  Runner runner(opts);
+  if constexpr (std::is_void_v<T>) {
+    runner.run(std::move(main));
+    runner.close();
+  } else {
+    T r = runner.run(std::move(main));
+    runner.close();
+    return r;
+  }
+}
+
+}  // namespace asyncio

@@ -1,0 +1,173 @@
+// asyncio/task.hpp — Task<T>, the return type of a coroutine (Python's `async def`).
+//
+// Lazy: calling the coroutine only creates its frame; nothing runs until it is awaited or handed
+// to create_task(). `co_await task` runs it inline in the awaiting task (Python's `await coro`):
+// no trip through the event loop, and a chain of awaits uses constant stack. Move-only, awaited
+// at most once; awaiting an empty (moved-from or already awaited) Task throws RuntimeError.
+// Exceptions propagate to the awaiter. A Task destroyed before it ever ran just frees its frame;
+// in debug mode it is reported ("coroutine ... was never awaited").
+#pragma once
+
+#include <coroutine>
+#include <exception>
+#include <type_traits>
+#include <utility>
+
+#include "detail/config.hpp"
+#include "detail/frame_pool.hpp"
+#include "detail/outcome.hpp"
+#include "exceptions.hpp"
+
+namespace asyncio {
+
+template <class T = void>
+class Task;
+
+namespace detail {
+
+/// Set by the event loop module: reports a never-awaited coroutine when debug mode is on.
+inline void (*g_never_awaited_hook)(void* frame) = nullptr;
+
+struct PromiseBase : Pooled {
+  std::coroutine_handle<> continuation_;
+  bool started_ = false;
+  bool cancelled_exception_ = false;  // unhandled exception was a CancelledError
+
+  struct InitialAwaiter {
+    PromiseBase* p;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<>) const noexcept {}
+    void await_resume() const noexcept { p->started_ = true; }
+  };
+  InitialAwaiter initial_suspend() noexcept { return {this}; }
+
+  struct FinalAwaiter {
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) const noexcept {
+      auto c = h.promise().continuation_;
+      return c ? transfer(c) : std::noop_coroutine();
+    }
+    void await_resume() const noexcept {}
+  };
+  FinalAwaiter final_suspend() noexcept { return {}; }
+};
+
+template <class T>
+struct TaskPromise : PromiseBase {
+  Outcome<T> outcome_;
+
+  Task<T> get_return_object() noexcept;
+  void unhandled_exception() noexcept {
+    outcome_.set_exception(std::current_exception());
+    cancelled_exception_ = is_cancelled_error(outcome_.exception());
+  }
+  template <class U = T>
+    requires std::is_convertible_v<U&&, T>
+  void return_value(U&& v) {
+    outcome_.set_value(std::forward<U>(v));
+  }
+};
+
+template <>
+struct TaskPromise<void> : PromiseBase {
+  Outcome<void> outcome_;
+
+  Task<void> get_return_object() noexcept;
+  void unhandled_exception() noexcept {
+    outcome_.set_exception(std::current_exception());
+    cancelled_exception_ = is_cancelled_error(outcome_.exception());
+  }
+  void return_void() noexcept { outcome_.set_value(); }
+};
+
+[[noreturn]] inline void throw_empty_task() {
+  throw RuntimeError("cannot await an empty asyncio::Task (it was moved from or already awaited)");
+}
+
+}  // namespace detail
+
+template <class T>
+class [[nodiscard]] Task {
+ public:
+  using promise_type = detail::TaskPromise<T>;
+  using handle_type = std::coroutine_handle<promise_type>;
+  using value_type = T;
+
+  Task() noexcept = default;
+  explicit Task(handle_type h) noexcept : h_(h) {}
+  Task(Task&& o) noexcept : h_(std::exchange(o.h_, {})) {}
+  Task& operator=(Task&& o) noexcept {
+    if (this != &o) {
+      reset();
+      h_ = std::exchange(o.h_, {});
+    }
+    return *this;
+  }
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+  ~Task() { reset(); }
+
+  /// True while the Task owns a coroutine frame (not moved from, not yet awaited).
+  bool valid() const noexcept { return static_cast<bool>(h_); }
+  explicit operator bool() const noexcept { return valid(); }
+
+  struct Awaiter {
+    handle_type h;
+    bool await_ready() const {
+      if (!h) detail::throw_empty_task();
+      return false;
+    }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> cont) noexcept {
+      h.promise().continuation_ = cont;
+      return detail::transfer(h);
+    }
+    T await_resume() {
+      if constexpr (std::is_void_v<T>) {
+        h.promise().outcome_.take();
+      } else {
+        return h.promise().outcome_.take();
+      }
+    }
+    Awaiter(handle_type hh) noexcept : h(hh) {}
+    Awaiter(Awaiter&& o) noexcept : h(std::exchange(o.h, {})) {}
+    Awaiter(const Awaiter&) = delete;
+    ~Awaiter() {
+      if (h) h.destroy();
+    }
+  };
+  /// Runs the coroutine inline; the Task is consumed (empty afterwards).
+  Awaiter operator co_await() & noexcept { return Awaiter{std::exchange(h_, {})}; }
+  Awaiter operator co_await() && noexcept { return Awaiter{std::exchange(h_, {})}; }
+
+  /// Gives up ownership of the frame (used by create_task).
+  handle_type release() noexcept { return std::exchange(h_, {}); }
+
+ private:
+  void reset() noexcept {
+    if (h_) {
+      if (!h_.promise().started_ && detail::g_never_awaited_hook)
+        detail::g_never_awaited_hook(h_.address());
+      h_.destroy();
+      h_ = {};
+    }
+  }
+  handle_type h_;
+};
+
+template <class T>
+Task<T> detail::TaskPromise<T>::get_return_object() noexcept {
+  return Task<T>{std::coroutine_handle<TaskPromise<T>>::from_promise(*this)};
+}
+inline Task<void> detail::TaskPromise<void>::get_return_object() noexcept {
+  return Task<void>{std::coroutine_handle<TaskPromise<void>>::from_promise(*this)};
+}
+
+namespace detail {
+template <class X>
+struct is_task : std::false_type {};
+template <class T>
+struct is_task<Task<T>> : std::true_type {};
+}  // namespace detail
+
+}  // namespace asyncio

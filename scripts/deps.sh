@@ -1,0 +1,15 @@
+# Installs the Debian packages the project needs, if any is missing (sourced by tour.sh/test.sh).
+ASYNCIO_DEPS="g++ clang cmake ninja-build catch2 libfmt-dev libcurl4-openssl-dev nlohmann-json3-dev libasio-dev python3 openssl"
+asyncio_install_deps() {
+  local missing=()
+  for p in $ASYNCIO_DEPS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing missing packages: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}

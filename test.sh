@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite: builds and runs every test with g++ and with clang++ (-O2), then once
+# more with AddressSanitizer + UndefinedBehaviorSanitizer, then the thread-crossing tests under
+# ThreadSanitizer. Installs missing Debian packages first. Ends with "test: N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")"
+source scripts/deps.sh
+asyncio_install_deps || exit 1
+JOBS=$(nproc)
+passed=0; failed=0; status=0
+run_tree() {  # name, cxx, build type, sanitize, ctest filter
+  local name=$1 cxx=$2 type=$3 san=$4 filter=${5:-}
+  local dir=build/$name
+  echo "== [$name] configure + build ($cxx, $type${san:+, sanitize=$san})"
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE="$type" \
+        -DASYNCIO_SANITIZE="$san" -DASYNCIO_BUILD_TESTS=ON -DASYNCIO_BUILD_EXAMPLES=ON >"$dir.configure.log" 2>&1 \
+    || { cat "$dir.configure.log"; failed=$((failed+1)); status=1; return; }
+  if ! cmake --build "$dir" -j "$JOBS" >"$dir.build.log" 2>&1; then
+    grep -E "error|Error" "$dir.build.log" | head -40
+    echo "== [$name] BUILD FAILED (full log: $dir.build.log)"
+    failed=$((failed+1)); status=1; return
+  fi
+  echo "== [$name] ctest"
+  local out
+  out=$(cd "$dir" && ctest -j "$JOBS" --output-on-failure ${filter:+-R "$filter"} 2>&1)
+  local rc=$?
+  echo "$out" | grep -E "tests passed|Failed|\*\*\*|Timeout" | tail -40
+  local line; line=$(echo "$out" | grep -E "tests passed, [0-9]+ tests failed out of" | tail -1)
+  local total f
+  total=$(echo "$line" | sed -E 's/.*out of ([0-9]+).*/\1/'); f=$(echo "$line" | sed -E 's/.* ([0-9]+) tests failed.*/\1/')
+  if [ -n "$total" ] && [ -n "$f" ]; then passed=$((passed + total - f)); failed=$((failed + f)); fi
+  if [ $rc -ne 0 ] || [ -z "$line" ]; then status=1; [ -z "$line" ] && failed=$((failed+1)); fi
+}
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run_tree test-gcc g++ Release ""
+run_tree test-clang clang++ Release ""
+run_tree test-asan clang++ RelWithDebInfo "address,undefined"
+if ls tests/test_threads*.cpp >/dev/null 2>&1; then
+  export TSAN_OPTIONS=halt_on_error=1
+  run_tree test-tsan clang++ RelWithDebInfo "thread" "test_threads"
+fi
+echo "test: $passed passed, $failed failed"
+exit $status

@@ -1,0 +1,114 @@
+// Task<T>: lazy, inline await with symmetric transfer, every T, exceptions, constant stack.
+#include <asyncio/asyncio.hpp>
+
+#include <memory>
+#include <string>
+
+#include "catch.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+asyncio::Task<int> one() { co_return 1; }
+asyncio::Task<int> sum_of_million() {
+  int s = 0;
+  for (int i = 0; i < 1000000; ++i) {
+    int v = co_await one();
+    s += v;
+  }
+  co_return s;
+}
+asyncio::Task<int> recurse(int n) {
+  if (n == 0) co_return 0;
+  int r = co_await recurse(n - 1);
+  co_return r + 1;
+}
+asyncio::Task<std::unique_ptr<int>> make_unique_value() { co_return std::make_unique<int>(7); }
+int global_value = 5;
+asyncio::Task<int&> ref_to_global() { co_return global_value; }
+asyncio::Task<> do_nothing() { co_return; }
+asyncio::Task<int> throws() {
+  throw std::runtime_error("boom");
+  co_return 0;
+}
+}  // namespace
+
+TEST_CASE("a million synchronously completing awaits in a loop use constant stack") {
+  CHECK(asyncio::run(sum_of_million()) == 1000000);
+}
+
+TEST_CASE("a million nested awaits (recursion depth 1M) use constant stack") {
+  CHECK(asyncio::run(recurse(1000000)) == 1000000);
+}
+
+TEST_CASE("Task is lazy: nothing runs until awaited") {
+  bool ran = false;
+  auto body = [&]() -> asyncio::Task<> {
+    ran = true;
+    co_return;
+  };
+  {
+    auto t = body();
+    CHECK_FALSE(ran);
+  }  // destroyed without running: frame freed, body never ran
+  CHECK_FALSE(ran);
+  asyncio::run(body());
+  CHECK(ran);
+}
+
+TEST_CASE("Task<T> carries values, references, move-only values and void") {
+  auto main = []() -> asyncio::Task<> {
+    auto p = co_await make_unique_value();
+    REQUIRE(p);
+    CHECK(*p == 7);
+    int& r = co_await ref_to_global();
+    CHECK(&r == &global_value);
+    co_await do_nothing();
+  };
+  asyncio::run(main());
+}
+
+TEST_CASE("an exception propagates to the awaiter") {
+  auto main = []() -> asyncio::Task<std::string> {
+    try {
+      co_await throws();
+    } catch (const std::runtime_error& e) {
+      co_return e.what();
+    }
+    co_return "not thrown";
+  };
+  CHECK(asyncio::run(main()) == "boom");
+}
+
+TEST_CASE("awaiting a moved-from or already awaited Task is a clear RuntimeError") {
+  auto main = []() -> asyncio::Task<int> {
+    auto t = one();
+    auto t2 = std::move(t);
+    int caught = 0;
+    try {
+      co_await t;
+    } catch (const asyncio::RuntimeError& e) {
+      CHECK(std::string(e.what()).find("empty asyncio::Task") != std::string::npos);
+      ++caught;
+    }
+    int v = co_await t2;
+    CHECK(v == 1);
+    try {
+      co_await t2;  // awaited at most once
+    } catch (const asyncio::RuntimeError&) {
+      ++caught;
+    }
+    co_return caught;
+  };
+  CHECK(asyncio::run(main()) == 2);
+}
+
+TEST_CASE("Task is move-only and reports validity") {
+  STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<asyncio::Task<int>>);
+  STATIC_REQUIRE(std::is_move_constructible_v<asyncio::Task<int>>);
+  auto t = one();
+  CHECK(t.valid());
+  auto u = std::move(t);
+  CHECK_FALSE(t.valid());
+  CHECK(u.valid());
+}
