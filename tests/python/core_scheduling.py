@@ -1,0 +1,181 @@
+# Reference traces for tests/test_tasks.cpp and tests/test_events.cpp (CPython 3.11).
+# Run: python3 tests/python/core_scheduling.py  — each scenario prints its trace.
+import asyncio
+
+def scenario(fn):
+    print(f"--- {fn.__name__}")
+    asyncio.run(fn())
+    return fn
+
+async def worker(name, n):
+    for i in range(n):
+        print(f"{name} {i}")
+        await asyncio.sleep(0)
+
+@scenario
+async def create_task_is_never_inline_and_fifo():
+    print("main start")
+    a = asyncio.create_task(worker("a", 3))
+    b = asyncio.create_task(worker("b", 2))
+    print("main after create")
+    await asyncio.sleep(0)
+    print("main after sleep0")
+    await a
+    await b
+    print("main end")
+
+async def sleeper(name, d):
+    await asyncio.sleep(d)
+    print(f"{name} woke")
+
+@scenario
+async def timers_at_one_instant_run_in_scheduling_order():
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    loop.call_at(t0 + 1, lambda: print("cb1"))
+    t1 = asyncio.create_task(sleeper("s1", 1))
+    t2 = asyncio.create_task(sleeper("s2", 1))
+    await asyncio.sleep(0)
+    loop.call_at(t0 + 1, lambda: print("cb2"))
+    await asyncio.gather(t1, t2)
+
+async def child():
+    try:
+        print("child sleeping")
+        await asyncio.sleep(10)
+    except asyncio.CancelledError as e:
+        print(f"child cancelled: {e.args}")
+        raise
+
+@scenario
+async def cancel_reaches_the_suspension_point():
+    t = asyncio.create_task(child())
+    await asyncio.sleep(0)
+    print("cancel ->", t.cancel("stop"))
+    print("cancelling", t.cancelling())
+    try:
+        await t
+    except asyncio.CancelledError as e:
+        print("main saw cancel", t.cancelled(), e.args)
+    t2 = asyncio.create_task(child())
+    t2.cancel()
+    try:
+        await t2
+    except asyncio.CancelledError:
+        print("t2 cancelled before start", t2.cancelled())
+
+async def stubborn():
+    try:
+        await asyncio.sleep(10)
+    except asyncio.CancelledError:
+        print("stubborn caught, uncancel ->", asyncio.current_task().uncancel())
+    await asyncio.sleep(1)
+    return "survived"
+
+@scenario
+async def a_task_may_suppress_cancellation():
+    t = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    t.cancel()
+    print("result", await t, "cancelled", t.cancelled())
+
+async def boom(d, msg):
+    await asyncio.sleep(d)
+    raise ValueError(msg)
+
+async def value(d, v):
+    await asyncio.sleep(d)
+    print(f"value {v} done")
+    return v
+
+@scenario
+async def gather_results_and_exceptions():
+    r = await asyncio.gather(value(2, 1), value(1, 2), value(3, 3))
+    print("gather", r)
+    r = await asyncio.gather(value(1, 4), boom(2, "bad"), return_exceptions=True)
+    print("return_exceptions", [type(x).__name__ if isinstance(x, Exception) else x for x in r])
+    try:
+        await asyncio.gather(value(1, 5), boom(0.5, "first"), boom(1.5, "second"))
+    except ValueError as e:
+        print("gather raised", e)
+
+@scenario
+async def cancelling_gather_cancels_children():
+    g = asyncio.gather(child(), child())
+    t = asyncio.create_task(asyncio.sleep(0.1))
+    await asyncio.sleep(0)
+    g.cancel()
+    try:
+        await g
+    except asyncio.CancelledError:
+        print("gather cancelled")
+    await t
+
+@scenario
+async def wait_modes():
+    ts = [asyncio.create_task(value(d, d)) for d in (3, 1, 2)]
+    done, pending = await asyncio.wait(ts, return_when=asyncio.FIRST_COMPLETED)
+    print("first", sorted(t.result() for t in done), len(pending))
+    done, pending = await asyncio.wait(ts, timeout=0.5)
+    print("timeout", len(done), len(pending))
+    done, pending = await asyncio.wait(ts)
+    print("all", sorted(t.result() for t in done), len(pending))
+    ts = [asyncio.create_task(boom(1, "x")), asyncio.create_task(value(5, 9))]
+    done, pending = await asyncio.wait(ts, return_when=asyncio.FIRST_EXCEPTION)
+    print("first_exception", len(done), len(pending))
+    pending.pop().cancel()
+    await asyncio.sleep(0)
+
+async def slow_cleanup():
+    try:
+        await asyncio.sleep(10)
+    except asyncio.CancelledError:
+        print("inner cleaning up")
+        await asyncio.sleep(0.5)
+        print("inner cleaned")
+        raise
+
+@scenario
+async def wait_for_cancels_inner_and_waits():
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    try:
+        await asyncio.wait_for(slow_cleanup(), 1)
+    except asyncio.TimeoutError:
+        print(f"timeout after {loop.time() - t0:.1f}")
+    print("fast", await asyncio.wait_for(value(0.5, 7), 1))
+
+async def outer_waits():
+    await asyncio.wait_for(slow_cleanup(), 5)
+
+@scenario
+async def cancelling_wait_for_cancels_inner():
+    t = asyncio.create_task(outer_waits())
+    await asyncio.sleep(1)
+    t.cancel()
+    try:
+        await t
+    except asyncio.CancelledError:
+        print("outer cancelled")
+
+@scenario
+async def done_callbacks_run_via_call_soon_in_order():
+    t = asyncio.create_task(value(1, 3))
+    t.add_done_callback(lambda f: print("cb1", f.result()))
+    t.add_done_callback(lambda f: print("cb2"))
+    await t
+    print("after await")
+    await asyncio.sleep(0)
+    print("after sleep0")
+
+async def leftover():
+    try:
+        await asyncio.sleep(100)
+    finally:
+        print("leftover cleaned up by run()")
+
+@scenario
+async def run_cancels_leftover_tasks():
+    asyncio.create_task(leftover())
+    await asyncio.sleep(0)
+    print("main returns")

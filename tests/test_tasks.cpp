@@ -1,0 +1,491 @@
+// tasks.hpp: create_task, cancellation, gather, wait, wait_for, done callbacks, sleep.
+// Every scenario marked "CPython trace" is tests/python/core_scheduling.py, whose output is
+// tests/python/core_scheduling.txt; the C++ prints the same lines in the same order.
+#include <asyncio/asyncio.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "catch.hpp"
+#include "trace.hpp"
+
+using namespace std::chrono_literals;
+using Lines = std::vector<std::string>;
+
+namespace {
+Trace T;
+constexpr asyncio::RunOptions VT{.debug = false, .virtual_time = true};
+
+asyncio::Task<> worker(std::string name, int n) {
+  for (int i = 0; i < n; ++i) {
+    T("{} {}", name, i);
+    co_await asyncio::sleep(0);
+  }
+}
+asyncio::Task<> sleeper(std::string name, double d) {
+  co_await asyncio::sleep(d);
+  T("{} woke", name);
+}
+asyncio::Task<> child() {
+  try {
+    T("child sleeping");
+    co_await asyncio::sleep(10);
+  } catch (const asyncio::CancelledError& e) {
+    T("child cancelled: {}", e.what());
+    throw;
+  }
+}
+asyncio::Task<std::string> stubborn() {
+  try {
+    co_await asyncio::sleep(10);
+  } catch (const asyncio::CancelledError&) {
+    T("stubborn caught, uncancel -> {}", asyncio::current_task()->uncancel());
+  }
+  co_await asyncio::sleep(1);
+  co_return "survived";
+}
+asyncio::Task<int> boom(double d, std::string msg) {
+  co_await asyncio::sleep(d);
+  throw asyncio::ValueError(msg);
+}
+asyncio::Task<int> value(double d, int v) {
+  co_await asyncio::sleep(d);
+  T("value {} done", v);
+  co_return v;
+}
+asyncio::Task<> slow_cleanup() {
+  bool cancelled = false;
+  try {
+    co_await asyncio::sleep(10);
+  } catch (const asyncio::CancelledError&) {
+    cancelled = true;
+  }
+  if (cancelled) {
+    T("inner cleaning up");
+    co_await asyncio::sleep(0.5);
+    T("inner cleaned");
+    throw asyncio::CancelledError();
+  }
+}
+}  // namespace
+
+TEST_CASE("create_task never runs inline and ready tasks run FIFO (CPython trace)") {
+  T.lines.clear();
+  asyncio::run([]() -> asyncio::Task<> {
+    T("main start");
+    auto a = asyncio::create_task(worker("a", 3));
+    auto b = asyncio::create_task(worker("b", 2));
+    T("main after create");
+    co_await asyncio::sleep(0);
+    T("main after sleep0");
+    co_await a;
+    co_await b;
+    T("main end");
+  }());
+  CHECK(T.lines == Lines{"main start", "main after create", "a 0", "b 0", "main after sleep0", "a 1", "b 1",
+                         "a 2", "main end"});
+}
+
+TEST_CASE("timers due at one instant run in scheduling order, sleepers one iteration later (CPython trace)") {
+  T.lines.clear();
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto& loop = asyncio::get_running_loop();
+        double t0 = loop.time();
+        loop.call_at(t0 + 1, [] { T("cb1"); });
+        auto t1 = asyncio::create_task(sleeper("s1", 1));
+        auto t2 = asyncio::create_task(sleeper("s2", 1));
+        co_await asyncio::sleep(0);
+        loop.call_at(t0 + 1, [] { T("cb2"); });
+        co_await asyncio::gather(t1, t2);
+      }(),
+      VT);
+  CHECK(T.lines == Lines{"cb1", "cb2", "s1 woke", "s2 woke"});
+}
+
+TEST_CASE("cancel() raises CancelledError at the suspension point, with its message (CPython trace)") {
+  T.lines.clear();
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto t = asyncio::create_task(child());
+        co_await asyncio::sleep(0);
+        T("cancel -> {}", t.cancel("stop"));
+        T("cancelling {}", t.cancelling());
+        try {
+          co_await t;
+        } catch (const asyncio::CancelledError& e) {
+          T("main saw cancel {} {}", t.cancelled(), e.what());
+        }
+        auto t2 = asyncio::create_task(child());
+        t2.cancel();
+        try {
+          co_await t2;
+        } catch (const asyncio::CancelledError&) {
+          T("t2 cancelled before start {}", t2.cancelled());
+        }
+      }(),
+      VT);
+  CHECK(T.lines == Lines{"child sleeping", "cancel -> true", "cancelling 1", "child cancelled: stop",
+                         "main saw cancel true stop", "t2 cancelled before start true"});
+}
+
+TEST_CASE("a task may catch and suppress its cancellation (CPython trace)") {
+  T.lines.clear();
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto t = asyncio::create_task(stubborn());
+        co_await asyncio::sleep(0);
+        t.cancel();
+        auto r = co_await t;
+        T("result {} cancelled {}", r, t.cancelled());
+      }(),
+      VT);
+  CHECK(T.lines == Lines{"stubborn caught, uncancel -> 0", "result survived cancelled false"});
+}
+
+TEST_CASE("gather: results in argument order, return_exceptions, first exception (CPython trace)") {
+  T.lines.clear();
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto [a, b, c] = co_await asyncio::gather(value(2, 1), value(1, 2), value(3, 3));
+        T("gather [{}, {}, {}]", a, b, c);
+        auto [r1, r2] = co_await asyncio::gather(asyncio::return_exceptions, value(1, 4), boom(2, "bad"));
+        bool is_value_error = false;
+        try {
+          r2.value();
+        } catch (const asyncio::ValueError&) {
+          is_value_error = true;
+        }
+        T("return_exceptions [{}, '{}']", r1.value(), is_value_error ? "ValueError" : "?");
+        try {
+          co_await asyncio::gather(value(1, 5), boom(0.5, "first"), boom(1.5, "second"));
+        } catch (const asyncio::ValueError& e) {
+          T("gather raised {}", e.what());
+        }
+      }(),
+      VT);
+  CHECK(T.lines == Lines{"value 2 done", "value 1 done", "value 3 done", "gather [1, 2, 3]", "value 4 done",
+                         "return_exceptions [4, 'ValueError']", "gather raised first"});
+}
+
+TEST_CASE("gather over a range gives a vector; void results become None") {
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        std::vector<asyncio::Task<int>> v;
+        for (int i = 0; i < 5; ++i) v.push_back(value(5 - i, i));
+        auto r = co_await asyncio::gather(v);
+        CHECK(r == std::vector<int>{0, 1, 2, 3, 4});
+        auto [n, x] = co_await asyncio::gather(asyncio::sleep(1), value(0, 7));
+        CHECK(n == asyncio::None{});
+        CHECK(x == 7);
+        auto empty = co_await asyncio::gather();
+        CHECK(std::tuple_size_v<decltype(empty)> == 0);
+      }(),
+      VT);
+}
+
+TEST_CASE("gather's failure cancels and awaits the tasks it created; TaskHandle children keep running") {
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto& loop = asyncio::get_running_loop();
+        auto handle_child = asyncio::create_task(value(3, 1));
+        try {
+          co_await asyncio::gather(boom(1, "x"), value(5, 2), handle_child);
+        } catch (const asyncio::ValueError&) {
+        }
+        CHECK_FALSE(handle_child.done());  // still running, as in Python
+        CHECK(asyncio::testing::pending_task_count(loop) == 2);  // main + handle_child; value(5,2) is gone
+        CHECK(co_await handle_child == 1);
+      }(),
+      VT);
+}
+
+TEST_CASE("cancelling a gather cancels every child (CPython trace)") {
+  T.lines.clear();
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto g = asyncio::create_task(asyncio::gather(child(), child()));
+        auto t = asyncio::create_task(asyncio::sleep(0.1));
+        co_await asyncio::sleep(0);
+        co_await asyncio::sleep(0);
+        g.cancel();
+        try {
+          co_await g;
+        } catch (const asyncio::CancelledError&) {
+          T("gather cancelled");
+        }
+        co_await t;
+        CHECK(asyncio::testing::timer_count(asyncio::get_running_loop()) == 0);
+      }(),
+      VT);
+  CHECK(T.lines == Lines{"child sleeping", "child sleeping", "child cancelled: ", "child cancelled: ",
+                         "gather cancelled"});
+}
+
+TEST_CASE("wait: FIRST_COMPLETED, timeout, ALL_COMPLETED, FIRST_EXCEPTION (CPython trace)") {
+  T.lines.clear();
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        std::vector<asyncio::TaskHandle<int>> ts;
+        for (int d : {3, 1, 2}) ts.push_back(asyncio::create_task(value(d, d)));
+        auto [done, pending] = co_await asyncio::wait(ts, asyncio::FIRST_COMPLETED);
+        T("first [{}] {}", done[0].result(), pending.size());
+        auto [done2, pending2] = co_await asyncio::wait(ts, 0.5);
+        T("timeout {} {}", done2.size(), pending2.size());
+        auto [done3, pending3] = co_await asyncio::wait(ts);
+        std::vector<int> rs;
+        for (auto& t : done3) rs.push_back(t.result());
+        std::sort(rs.begin(), rs.end());
+        T("all [{}, {}, {}] {}", rs[0], rs[1], rs[2], pending3.size());
+        std::vector<asyncio::TaskHandle<int>> ts2{asyncio::create_task(boom(1, "x")),
+                                                  asyncio::create_task(value(5, 9))};
+        auto [done4, pending4] = co_await asyncio::wait(ts2, std::nullopt, asyncio::FIRST_EXCEPTION);
+        T("first_exception {} {}", done4.size(), pending4.size());
+        CHECK(done4[0].exception() != nullptr);
+        pending4[0].cancel();
+        co_await asyncio::sleep(0);
+      }(),
+      VT);
+  CHECK(T.lines == Lines{"value 1 done", "first [1] 2", "timeout 1 2", "value 2 done", "value 3 done",
+                         "all [1, 2, 3] 0", "first_exception 1 1"});
+}
+
+TEST_CASE("wait accepts lazy Tasks, never raises on timeout and never cancels") {
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        std::vector<asyncio::Task<int>> v;
+        v.push_back(value(1, 1));
+        v.push_back(value(10, 2));
+        auto [done, pending] = co_await asyncio::wait(v, 2s);
+        REQUIRE(done.size() == 1);
+        REQUIRE(pending.size() == 1);
+        CHECK_FALSE(pending[0].cancelled());
+        CHECK(co_await pending[0] == 2);
+        std::vector<asyncio::TaskHandle<int>> none;
+        CHECK_THROWS_AS(co_await asyncio::wait(none), asyncio::ValueError);
+      }(),
+      VT);
+}
+
+TEST_CASE("wait_for cancels the inner work and waits for its cleanup before TimeoutError (CPython trace)") {
+  T.lines.clear();
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto& loop = asyncio::get_running_loop();
+        double t0 = loop.time();
+        try {
+          co_await asyncio::wait_for(slow_cleanup(), 1);
+        } catch (const asyncio::TimeoutError&) {
+          T("timeout after {:.1f}", loop.time() - t0);
+        }
+        auto v = co_await asyncio::wait_for(value(0.5, 7), 1s);
+        T("fast {}", v);
+        CHECK(asyncio::testing::timer_count(loop) == 0);
+      }(),
+      VT);
+  CHECK(T.lines == Lines{"inner cleaning up", "inner cleaned", "timeout after 1.5", "value 7 done", "fast 7"});
+}
+
+TEST_CASE("cancelling a wait_for cancels the inner work (CPython trace)") {
+  T.lines.clear();
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto t = asyncio::create_task([]() -> asyncio::Task<> { co_await asyncio::wait_for(slow_cleanup(), 5); });
+        co_await asyncio::sleep(1);
+        t.cancel();
+        try {
+          co_await t;
+        } catch (const asyncio::CancelledError&) {
+          T("outer cancelled");
+        }
+        CHECK(asyncio::testing::timer_count(asyncio::get_running_loop()) == 0);
+        CHECK(asyncio::testing::pending_task_count(asyncio::get_running_loop()) == 1);
+      }(),
+      VT);
+  CHECK(T.lines == Lines{"inner cleaning up", "inner cleaned", "outer cancelled"});
+}
+
+TEST_CASE("wait_for takes any awaitable, zero and no timeout") {
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        CHECK_THROWS_AS(co_await asyncio::wait_for(asyncio::sleep(5), 1), asyncio::TimeoutError);
+        CHECK_THROWS_AS(co_await asyncio::wait_for(value(1, 1), 0), asyncio::TimeoutError);
+        auto h = asyncio::create_task(value(0, 3));
+        co_await asyncio::sleep(0);
+        co_await asyncio::sleep(0);
+        CHECK(co_await asyncio::wait_for(h, 0) == 3);  // already done: its result
+        CHECK(co_await asyncio::wait_for(value(2, 4), std::nullopt) == 4);
+        CHECK(co_await asyncio::wait_for(asyncio::sleep(1, 5), 2.0) == 5);
+      }(),
+      VT);
+}
+
+TEST_CASE("done callbacks are scheduled with call_soon, in order, before the awaiting task (CPython trace)") {
+  T.lines.clear();
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto t = asyncio::create_task(value(1, 3));
+        t.add_done_callback([](asyncio::TaskHandle<int>& f) { T("cb1 {}", f.result()); });
+        t.add_done_callback([] { T("cb2"); });
+        auto removed = t.add_done_callback([] { T("never"); });
+        CHECK(t.remove_done_callback(removed) == 1);
+        CHECK(t.remove_done_callback(removed) == 0);
+        co_await t;
+        T("after await");
+        co_await asyncio::sleep(0);
+        T("after sleep0");
+      }(),
+      VT);
+  CHECK(T.lines == Lines{"value 3 done", "cb1 3", "cb2", "after await", "after sleep0"});
+}
+
+TEST_CASE("TaskHandle: result(), exception(), names, copies, awaiting many times") {
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto t = asyncio::create_task(value(1, 11), "worker");
+        CHECK(t.get_name() == "worker");
+        CHECK_THROWS_AS(t.result(), asyncio::InvalidStateError);
+        CHECK_THROWS_AS(t.exception(), asyncio::InvalidStateError);
+        auto copy = t;
+        CHECK(copy == t);
+        CHECK(co_await t == 11);
+        CHECK(co_await copy == 11);
+        CHECK(t.result() == 11);
+        CHECK(t.exception() == nullptr);
+        auto u = asyncio::create_task(value(0, 1));
+        CHECK(u.get_name().rfind("Task-", 0) == 0);
+        u.set_name("renamed");
+        CHECK(u.get_name() == "renamed");
+        auto f = asyncio::create_task(boom(0, "bad"));
+        try {
+          co_await f;
+        } catch (const asyncio::ValueError&) {
+        }
+        CHECK(f.exception() != nullptr);
+        CHECK_FALSE(f.cancel());  // done: cancel() is false
+      }(),
+      VT);
+}
+
+TEST_CASE("create_task(callable, args...) keeps the callable and arguments alive in the frame") {
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        asyncio::TaskHandle<std::string> h;
+        {
+          std::string prefix = "hello ";
+          auto lambda = [prefix](std::string who) -> asyncio::Task<std::string> {
+            co_await asyncio::sleep(1);
+            co_return prefix + who;
+          };
+          h = asyncio::create_task(lambda, std::string("world"));
+        }  // lambda and prefix are gone; the task holds copies
+        CHECK(co_await h == "hello world");
+        auto s = asyncio::create_task(asyncio::sleep(1, 42));  // any awaitable
+        CHECK(co_await s == 42);
+      }(),
+      VT);
+}
+
+TEST_CASE("current_task() and all_tasks()") {
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto me = asyncio::current_task();
+        REQUIRE(me);
+        auto t = asyncio::create_task(value(1, 1));
+        CHECK(asyncio::all_tasks().size() == 2);
+        bool found = false;
+        for (auto& p : asyncio::all_tasks())
+          if (p == asyncio::TaskPtr(t)) found = true;
+        CHECK(found);
+        co_await t;
+        CHECK(asyncio::all_tasks().size() == 1);
+        CHECK(asyncio::all_tasks()[0] == me);
+      }(),
+      VT);
+  CHECK_THROWS_AS(asyncio::current_task(), asyncio::RuntimeError);
+}
+
+TEST_CASE("bad input is a clear exception") {
+  CHECK_THROWS_AS(asyncio::sleep(std::nan("")), asyncio::ValueError);
+  CHECK_THROWS_AS(asyncio::create_task(value(1, 1)), asyncio::RuntimeError);  // no running loop
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        CHECK_THROWS_AS(co_await asyncio::sleep(std::numeric_limits<double>::quiet_NaN()), asyncio::ValueError);
+        CHECK_THROWS_AS(co_await asyncio::wait_for(value(1, 1), std::nan("")), asyncio::ValueError);
+        asyncio::TaskHandle<int> empty;
+        CHECK_THROWS_AS(co_await empty, asyncio::RuntimeError);
+        CHECK_THROWS_AS(empty.result(), asyncio::RuntimeError);
+      }(),
+      VT);
+}
+
+TEST_CASE("CancelledError is not a std::exception: catch (std::exception&) does not swallow it") {
+  STATIC_REQUIRE_FALSE(std::is_base_of_v<std::exception, asyncio::CancelledError>);
+  STATIC_REQUIRE(std::is_base_of_v<std::exception, asyncio::TimeoutError>);
+  bool swallowed = false;
+  auto body = [&]() -> asyncio::Task<> {
+    try {
+      co_await asyncio::sleep(10);
+    } catch (const std::exception&) {
+      swallowed = true;
+    }
+  };
+  asyncio::run(
+      [&]() -> asyncio::Task<> {
+        auto t = asyncio::create_task(body());
+        co_await asyncio::sleep(1);
+        t.cancel();
+        CHECK_THROWS_AS(co_await t, asyncio::CancelledError);
+      }(),
+      VT);
+  CHECK_FALSE(swallowed);
+}
+
+TEST_CASE("cancelling a task suspended on each awaitable leaves nothing registered") {
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto& loop = asyncio::get_running_loop();
+        asyncio::Semaphore sem(0);
+        auto child_task = asyncio::create_task(value(100, 1));
+        std::vector<asyncio::TaskHandle<>> victims;
+        victims.push_back(asyncio::create_task([]() -> asyncio::Task<> { co_await asyncio::sleep(100); }));
+        victims.push_back(asyncio::create_task([&]() -> asyncio::Task<> { co_await sem.acquire(); }));
+        victims.push_back(asyncio::create_task([&]() -> asyncio::Task<> { co_await child_task; }));
+        victims.push_back(asyncio::create_task([]() -> asyncio::Task<> {
+          co_await asyncio::gather(asyncio::sleep(100), asyncio::sleep(200));
+        }));
+        victims.push_back(asyncio::create_task([]() -> asyncio::Task<> { co_await asyncio::wait_for(asyncio::sleep(100), 50); }));
+        victims.push_back(asyncio::create_task([&]() -> asyncio::Task<> {
+          std::vector<asyncio::TaskHandle<int>> v{child_task};
+          co_await asyncio::wait(v, 70.0);
+        }));
+        co_await asyncio::sleep(1);
+        CHECK(sem.waiter_count() == 1);
+        for (auto& v : victims) v.cancel();
+        auto results = co_await asyncio::gather(asyncio::return_exceptions, victims);
+        for (auto& r : results) CHECK_FALSE(r.has_value());
+        CHECK(sem.waiter_count() == 0);
+        CHECK(sem.value() == 0);
+        // Cancelling a task that awaits a TaskHandle cancels that child too (Python's fut_waiter).
+        CHECK(child_task.cancelled());
+        CHECK_THROWS_AS(co_await child_task, asyncio::CancelledError);
+        CHECK(asyncio::testing::timer_count(loop) == 0);
+        CHECK(asyncio::testing::pending_task_count(loop) == 1);
+      }(),
+      VT);
+}
+
+TEST_CASE("a million concurrent sleeping tasks finish under virtual time") {
+  auto t = asyncio::run(
+      []() -> asyncio::Task<double> {
+        std::vector<asyncio::TaskHandle<>> v;
+        v.reserve(1000000);
+        for (int i = 0; i < 1000000; ++i)
+          v.push_back(asyncio::create_task(asyncio::sleep(1.0 + (i % 1000) * 0.001)));
+        co_await asyncio::gather(v);
+        co_return asyncio::get_running_loop().time();
+      }(),
+      VT);
+  CHECK(t == Approx(1.999).margin(1e-6));
+}
