@@ -70,10 +70,38 @@ struct CallbackImpl final : CallbackNode {
   F f_;
 };
 
-/// What the loop needs of an executor: run() shuts the default one down.
+/// A waiting slot of an IoHandle: `ready(slot)` is called (once; the slot is cleared first) when
+/// epoll reports the fd ready for that direction, or in error / hung up.
+struct IoSlot {
+  void (*ready)(IoSlot*) noexcept = nullptr;
+};
+/// An fd registered once with the loop, edge-triggered (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET),
+/// with one reader and one writer slot. Users of it try the syscall first and only fill a slot
+/// (and suspend) on EAGAIN. Owned by the stream/transport; unregister before closing the fd.
+struct IoHandle {
+  int fd = -1;
+  IoSlot* reader = nullptr;
+  IoSlot* writer = nullptr;
+  bool registered = false;
+};
+
+/// A unit of work for an executor. run() is called on a worker thread, at most once;
+/// drop() instead when the executor discards it without running (shutdown(cancel_futures)).
+struct ExecJob {
+  virtual void run() noexcept = 0;
+  virtual void drop() noexcept = 0;
+
+ protected:
+  ~ExecJob() = default;
+};
+
+/// What the loop needs of an executor: run_in_executor submits jobs, run() shuts the default
+/// one down.
 struct ExecutorBase {
   virtual ~ExecutorBase() = default;
   virtual void shutdown(bool wait) = 0;
+  /// Run `job` on a worker; RuntimeError after shutdown.
+  virtual void submit(ExecJob* job) = 0;
 };
 }  // namespace detail
 
@@ -164,6 +192,14 @@ class EventLoop {
   template <class T>
   TaskHandle<T> create_task(Task<T> coro, std::string name = {});
 
+  /// Run `fn(args...)` on `executor` (nullptr: the loop's default ThreadPoolExecutor, created on
+  /// first use) and await its result: `auto r = co_await loop.run_in_executor(nullptr, f, x);`.
+  /// The work is submitted at once, as Python's; exceptions thrown on the worker reach the
+  /// awaiter; cancelling the awaiting task leaves the thread running and drops its result.
+  /// (Defined in threads.hpp.)
+  template <class F, class... A>
+  auto run_in_executor(detail::ExecutorBase* executor, F fn, A... args);
+
   /// Watch a file descriptor (level-triggered, as Python's selector loop): `fn()` runs each
   /// iteration while the fd is readable / writable. Replaces a previous callback for that fd.
   template <class F>
@@ -172,6 +208,15 @@ class EventLoop {
   void add_writer(int fd, F fn);
   bool remove_reader(int fd);
   bool remove_writer(int fd);
+
+  /// Python's loop.add_signal_handler(): `fn()` runs as a loop callback (never inside the
+  /// signal handler) each time `sig` arrives. Replaces a previous handler for `sig`.
+  /// RuntimeError for SIGKILL/SIGSTOP, ValueError for an invalid signal number.
+  template <class F>
+  void add_signal_handler(int sig, F fn);
+  /// Remove the handler for `sig`, restoring the disposition it replaced (Python restores
+  /// SIG_DFL, or default_int_handler for SIGINT); false if none was set.
+  bool remove_signal_handler(int sig);
 
   /// Exception handler: called with the loop and the context for errors nobody else can see
   /// (callbacks that threw, task exceptions never retrieved, tasks destroyed while pending).
@@ -215,6 +260,13 @@ class EventLoop {
   void check_thread(const char* what) noexcept;
   /// One iteration of the loop (Python's _run_once).
   void run_once();
+  /// Internal edge-triggered registrations (streams, subprocess pipes): see detail::IoHandle.
+  void io_register(detail::IoHandle* h);
+  void io_unregister(detail::IoHandle* h) noexcept;
+  /// A task is suspended on I/O: virtual time does not jump while any is.
+  void io_wait_begin() noexcept { ++io_watchers_; }
+  void io_wait_end() noexcept { --io_watchers_; }
+  void add_signal_callback_node(int sig, detail::CallbackNode* n);
 
  private:
   struct FdEntry {
@@ -227,6 +279,7 @@ class EventLoop {
   void run_ready_batch();
   void drain_threadsafe();
   void advance_virtual(double to) noexcept;
+  void dispatch_signals();
   double real_time() const noexcept;
   template <class T>
   T run_until_complete_impl(const TaskHandle<T>& h);
@@ -254,6 +307,8 @@ class EventLoop {
   bool debug_ = false;
   bool virtual_ = false;
   bool in_handler_ = false;
+  int sig_pipe_[2] = {-1, -1};
+  std::unordered_map<int, std::pair<detail::CallbackNode*, void*>> sig_handlers_;  // node, saved sigaction
 };
 
 /// The loop running on this thread; throws RuntimeError("no running event loop") if none.
@@ -269,3 +324,4 @@ inline void set_event_loop(std::shared_ptr<EventLoop> loop);
 
 #include "detail/loop_impl.hpp"
 #include "tasks.hpp"  // TaskHandle, create_task and run_until_complete bodies
+#include "threads.hpp"  // run_in_executor's body, the default executor

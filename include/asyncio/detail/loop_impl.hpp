@@ -2,6 +2,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -57,6 +58,41 @@ inline void report(std::uint64_t loop_id, const ExceptionContext& ctx) noexcept 
     if (ctx.exception)
       std::fprintf(stderr, "exception: %s\n", describe_exception(ctx.exception).c_str());
   }
+}
+
+/// epoll data of a plain fd registration: odd (an IoHandle pointer, the other kind, is even).
+inline std::uint64_t fd_tag(int fd) noexcept { return (static_cast<std::uint64_t>(fd) << 1) | 1u; }
+
+// ------------------------------------------------------------------------------ signals
+/// Per signal, the write end of the self-pipe of the loop that handles it (-1: none). The C
+/// handler only writes the signal number there (async-signal-safe); the loop does the rest.
+inline std::atomic<int> g_signal_fds[_NSIG];
+inline const bool g_signal_fds_init = [] {
+  for (auto& f : g_signal_fds) f.store(-1);
+  return true;
+}();
+/// Runner's Ctrl-C handling (Python 3.11 Runner._on_sigint): while armed, a second SIGINT
+/// restores the default disposition and re-raises it, stopping the process immediately.
+inline std::atomic<bool> g_sigint_armed{false};
+inline std::atomic<int> g_sigint_count{0};
+
+inline void signal_trampoline(int sig) noexcept {
+  int saved = errno;
+  if (sig == SIGINT && g_sigint_armed.load()) {
+    if (g_sigint_count.fetch_add(1) >= 1) {
+      ::signal(SIGINT, SIG_DFL);
+      ::raise(SIGINT);
+      errno = saved;
+      return;
+    }
+  }
+  int fd = (sig > 0 && sig < _NSIG) ? g_signal_fds[sig].load() : -1;
+  if (fd >= 0) {
+    unsigned char b = static_cast<unsigned char>(sig);
+    ssize_t rc = ::write(fd, &b, 1);
+    (void)rc;
+  }
+  errno = saved;
 }
 
 inline void report_never_awaited(void* frame) {
@@ -252,7 +288,7 @@ inline EventLoop::EventLoop(Options opts)
   }
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.fd = wake_fd_;
+  ev.data.u64 = detail::fd_tag(wake_fd_);
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
   auto& r = detail::LoopRegistry::get();
   std::lock_guard<std::mutex> g(r.mu);
@@ -390,7 +426,7 @@ inline void EventLoop::update_fd(int fd, FdEntry& e) {
   if (want == e.events) return;
   epoll_event ev{};
   ev.events = want;
-  ev.data.fd = fd;
+  ev.data.u64 = detail::fd_tag(fd);
   int op = e.events == 0 ? EPOLL_CTL_ADD : (want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD);
   if (::epoll_ctl(epoll_fd_, op, fd, &ev) < 0) {
     int err = errno;
@@ -430,6 +466,109 @@ inline void EventLoop::add_fd_callback(int fd, bool write, detail::CallbackNode*
     old->release();
   } else {
     ++io_watchers_;
+  }
+}
+
+// ------------------------------------------------------------------------------ edge-triggered I/O
+inline void EventLoop::io_register(detail::IoHandle* h) {
+  if (closed_) throw RuntimeError("Event loop is closed");
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = reinterpret_cast<std::uintptr_t>(h);
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, h->fd, &ev) < 0) {
+    int err = errno;
+    throw OSError(err, OSError::format(err, "cannot watch file descriptor " + std::to_string(h->fd)));
+  }
+  h->registered = true;
+}
+inline void EventLoop::io_unregister(detail::IoHandle* h) noexcept {
+  if (!h->registered) return;
+  h->registered = false;
+  if (epoll_fd_ >= 0) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, h->fd, nullptr);
+}
+
+// ------------------------------------------------------------------------------ signals
+inline void EventLoop::add_signal_callback_node(int sig, detail::CallbackNode* n) {
+  n->loop_ = this;
+  n->run_ = &detail::CallbackNode::run;
+  n->persistent_ = true;
+  if (closed_) {
+    delete n;
+    throw RuntimeError("Event loop is closed");
+  }
+  if (sig <= 0 || sig >= _NSIG) {
+    delete n;
+    throw ValueError("invalid signal number " + std::to_string(sig));
+  }
+  if (sig == SIGKILL || sig == SIGSTOP) {
+    delete n;
+    throw RuntimeError("sig " + std::to_string(sig) + " cannot be caught");
+  }
+  if (sig_pipe_[0] < 0) {
+    if (::pipe2(sig_pipe_, O_CLOEXEC | O_NONBLOCK) < 0) {
+      int err = errno;
+      delete n;
+      throw OSError(err, OSError::format(err, "pipe2"));
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = detail::fd_tag(sig_pipe_[0]);
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, sig_pipe_[0], &ev);
+  }
+  auto it = sig_handlers_.find(sig);
+  if (it != sig_handlers_.end()) {
+    detail::CallbackNode* old = std::exchange(it->second.first, n);
+    old->cancelled_ = true;
+    old->unlink();
+    old->release();
+    return;
+  }
+  auto* saved = new struct sigaction;
+  struct sigaction sa {};
+  sa.sa_handler = &detail::signal_trampoline;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  detail::g_signal_fds[sig].store(sig_pipe_[1]);
+  if (::sigaction(sig, &sa, saved) < 0) {
+    int err = errno;
+    detail::g_signal_fds[sig].store(-1);
+    delete saved;
+    delete n;
+    throw OSError(err, OSError::format(err, "sigaction"));
+  }
+  sig_handlers_[sig] = {n, saved};
+}
+
+template <class F>
+void EventLoop::add_signal_handler(int sig, F fn) {
+  check_thread("add_signal_handler");
+  add_signal_callback_node(sig, new detail::CallbackImpl<F>(std::move(fn)));
+}
+
+inline bool EventLoop::remove_signal_handler(int sig) {
+  auto it = sig_handlers_.find(sig);
+  if (it == sig_handlers_.end()) return false;
+  auto* saved = static_cast<struct sigaction*>(it->second.second);
+  ::sigaction(sig, saved, nullptr);
+  detail::g_signal_fds[sig].store(-1);
+  delete saved;
+  detail::CallbackNode* n = it->second.first;
+  n->cancelled_ = true;
+  n->unlink();
+  n->release();
+  sig_handlers_.erase(it);
+  return true;
+}
+
+inline void EventLoop::dispatch_signals() {
+  unsigned char buf[64];
+  for (;;) {
+    ssize_t k = ::read(sig_pipe_[0], buf, sizeof buf);
+    if (k <= 0) break;
+    for (ssize_t i = 0; i < k; ++i) {
+      auto it = sig_handlers_.find(buf[i]);
+      if (it != sig_handlers_.end() && !it->second.first->linked()) ready_.push_back(it->second.first);
+    }
   }
 }
 
@@ -525,7 +664,26 @@ inline void EventLoop::run_once() {
   if (n < 0) n = 0;  // EINTR
   if (virtual_ && ms != 0) advance_virtual(virtual_now_ + (real_time() - t0));
   for (int i = 0; i < n; ++i) {
-    int fd = evs[i].data.fd;
+    std::uint64_t tag = evs[i].data.u64;
+    if (!(tag & 1u)) {
+      // An edge-triggered IoHandle: fire its one-shot slots.
+      auto* h = reinterpret_cast<detail::IoHandle*>(static_cast<std::uintptr_t>(tag));
+      std::uint32_t ev = evs[i].events;
+      if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) && h->reader) {
+        detail::IoSlot* s = std::exchange(h->reader, nullptr);
+        s->ready(s);
+      }
+      if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && h->writer) {
+        detail::IoSlot* s = std::exchange(h->writer, nullptr);
+        s->ready(s);
+      }
+      continue;
+    }
+    int fd = static_cast<int>(tag >> 1);
+    if (fd == sig_pipe_[0]) {
+      dispatch_signals();
+      continue;
+    }
     if (fd == wake_fd_) {
       std::uint64_t v;
       ssize_t rc = ::read(wake_fd_, &v, sizeof v);
@@ -592,6 +750,12 @@ inline void EventLoop::close() {
   }
   fds_.clear();
   io_watchers_ = 0;
+  while (!sig_handlers_.empty()) remove_signal_handler(sig_handlers_.begin()->first);
+  if (sig_pipe_[0] >= 0) {
+    ::close(sig_pipe_[0]);
+    ::close(sig_pipe_[1]);
+    sig_pipe_[0] = sig_pipe_[1] = -1;
+  }
   {
     std::lock_guard<std::mutex> g(ts_mu_);
     closed_ = true;

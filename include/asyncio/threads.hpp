@@ -1,0 +1,229 @@
+// asyncio/threads.hpp — threads and executors (Python's asyncio.threads, loop.run_in_executor,
+// concurrent.futures.ThreadPoolExecutor, asyncio.run_coroutine_threadsafe).
+//
+// Unlike Python, a C++ thread is not held back by a GIL: CPU-bound work handed to to_thread()
+// runs truly in parallel with the loop and with other such work (the tutorial's "use
+// multiprocessing" advice becomes to_thread).
+#pragma once
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "events.hpp"
+#include "detail/executor.hpp"
+
+namespace asyncio {
+
+/// Python's concurrent.futures.ThreadPoolExecutor: up to `max_workers` threads, started on
+/// demand (0 means Python's default, min(32, CPUs + 4)). Pass `&pool` to run_in_executor.
+/// The destructor calls shutdown(true).
+class ThreadPoolExecutor : public detail::ExecutorBase {
+ public:
+  explicit ThreadPoolExecutor(std::size_t max_workers = 0)
+      : max_workers_(max_workers ? max_workers
+                                 : std::min<std::size_t>(32, std::max(1u, std::thread::hardware_concurrency()) + 4)) {}
+  ThreadPoolExecutor(const ThreadPoolExecutor&) = delete;
+  ThreadPoolExecutor& operator=(const ThreadPoolExecutor&) = delete;
+  ~ThreadPoolExecutor() override { shutdown(true); }
+
+  /// Run `fn(args...)` on a worker; the result (or exception) arrives in the std::future.
+  /// RuntimeError after shutdown. (Python's submit(); from a task, prefer run_in_executor.)
+  template <class F, class... A>
+  auto submit(F fn, A... args) {
+    using R = std::invoke_result_t<F&&, A&&...>;
+    auto* job = new PackagedJob<R>(std::packaged_task<R()>(
+        [f = std::move(fn), ... a = std::move(args)]() mutable -> R { return std::invoke(std::move(f), std::move(a)...); }));
+    std::future<R> fut = job->task.get_future();
+    try {
+      submit(static_cast<detail::ExecJob*>(job));
+    } catch (...) {
+      delete job;
+      throw;
+    }
+    return fut;
+  }
+
+  /// Stop accepting work. Queued work still runs (unless `cancel_futures`); with `wait`, block
+  /// until every worker has finished.
+  void shutdown(bool wait = true) override { shutdown(wait, false); }
+  void shutdown(bool wait, bool cancel_futures) {
+    std::deque<detail::ExecJob*> dropped;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      shutdown_ = true;
+      if (cancel_futures) dropped.swap(queue_);
+    }
+    cv_.notify_all();
+    for (auto* j : dropped) j->drop();
+    if (!wait) return;
+    std::vector<std::thread> ts;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      ts.swap(threads_);
+    }
+    for (auto& t : ts) {
+      if (t.get_id() == std::this_thread::get_id())
+        t.detach();
+      else
+        t.join();
+    }
+  }
+  std::size_t max_workers() const noexcept { return max_workers_; }
+
+  // ------------------------------------------------------------------ machinery
+  void submit(detail::ExecJob* job) override {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (shutdown_) throw RuntimeError("cannot schedule new futures after shutdown");
+      queue_.push_back(job);
+      if (idle_ == 0 && threads_.size() < max_workers_) start_worker();
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  template <class R>
+  struct PackagedJob final : detail::ExecJob {
+    explicit PackagedJob(std::packaged_task<R()> t) : task(std::move(t)) {}
+    void run() noexcept override {
+      task();
+      delete this;
+    }
+    void drop() noexcept override { delete this; }  // the future reports broken_promise
+    std::packaged_task<R()> task;
+  };
+
+  void start_worker() {
+    // Workers block every signal, so process signals (Ctrl-C, SIGCHLD...) reach the loop thread.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    try {
+      threads_.emplace_back([this] { worker(); });
+    } catch (...) {
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
+      throw;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  void worker() {
+    std::unique_lock<std::mutex> lk(mu_);
+    for (;;) {
+      if (!queue_.empty()) {
+        detail::ExecJob* j = queue_.front();
+        queue_.pop_front();
+        lk.unlock();
+        j->run();
+        lk.lock();
+        continue;
+      }
+      if (shutdown_) return;
+      ++idle_;
+      cv_.wait(lk, [this] { return shutdown_ || !queue_.empty(); });
+      --idle_;
+    }
+  }
+
+  std::size_t max_workers_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<detail::ExecJob*> queue_;
+  std::vector<std::thread> threads_;
+  std::size_t idle_ = 0;
+  bool shutdown_ = false;
+};
+
+namespace detail {
+template <class F, class... A>
+using thread_result_t = std::conditional_t<std::is_void_v<std::invoke_result_t<F&&, A&&...>>, void,
+                                           std::remove_cvref_t<std::invoke_result_t<F&&, A&&...>>>;
+}  // namespace detail
+
+template <class F, class... A>
+auto EventLoop::run_in_executor(detail::ExecutorBase* executor, F fn, A... args) {
+  using R = detail::thread_result_t<F, A...>;
+  if (closed_) throw RuntimeError("Event loop is closed");
+  check_thread("run_in_executor");
+  if (!executor) {
+    if (!default_executor_) default_executor_ = std::make_shared<ThreadPoolExecutor>();
+    executor = default_executor_.get();
+  }
+  auto* job = new detail::ExecState<R, F, A...>(std::move(fn), std::move(args)...);
+  job->loop_ = this;
+  add_external_work();
+  try {
+    executor->submit(job);
+  } catch (...) {
+    done_external_work();
+    delete job;
+    throw;
+  }
+  return detail::ExecAwaiter<R>(job);
+}
+
+/// Python's asyncio.to_thread(): run `fn(args...)` on the running loop's default executor and
+/// return its result. The callable and arguments are moved into the coroutine's frame.
+/// Exceptions thrown on the worker propagate here; cancelling the awaiting task does not stop
+/// the thread (it cannot be stopped), its result is dropped.
+template <class F, class... A>
+Task<detail::thread_result_t<F, A...>> to_thread(F fn, A... args) {
+  using R = detail::thread_result_t<F, A...>;
+  auto aw = get_running_loop().run_in_executor(nullptr, std::move(fn), std::move(args)...);
+  if constexpr (std::is_void_v<R>) {
+    co_await aw;
+  } else {
+    R r = co_await aw;
+    co_return std::move(r);
+  }
+}
+
+namespace detail {
+template <class T>
+Task<void> fulfil_promise(Task<T> coro, std::promise<T> p) {
+  bool cancelled = false;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await coro;
+      p.set_value();
+    } else {
+      T v = co_await coro;
+      p.set_value(std::forward<T>(v));
+    }
+  } catch (const CancelledError&) {
+    p.set_exception(std::current_exception());
+    cancelled = true;
+  } catch (...) {
+    p.set_exception(std::current_exception());
+  }
+  if (cancelled) throw CancelledError();
+}
+}  // namespace detail
+
+/// Python's asyncio.run_coroutine_threadsafe(): from any thread, schedule `coro` as a task on
+/// `loop` (running in another thread) and get its result through a std::future (a cancelled
+/// task gives CancelledError; a loop closed before it ran gives std::future_error
+/// broken_promise). RuntimeError if the loop is already closed.
+template <class T>
+std::future<T> run_coroutine_threadsafe(Task<T> coro, EventLoop& loop) {
+  std::promise<T> p;
+  std::future<T> f = p.get_future();
+  loop.call_soon_threadsafe([c = std::move(coro), p = std::move(p), l = &loop]() mutable {
+    l->create_task(detail::fulfil_promise<T>(std::move(c), std::move(p)));
+  });
+  return f;
+}
+
+}  // namespace asyncio
