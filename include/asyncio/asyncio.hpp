@@ -7,5 +7,6 @@
 #include "tasks.hpp"
 #include "runners.hpp"
 #include "contexts.hpp"
+#include "generators.hpp"
 #include "locks.hpp"
 #include "testing.hpp"
