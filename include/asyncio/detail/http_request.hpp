@@ -1,0 +1,312 @@
+// Bodies of http.hpp: building a request (validation before anything is sent), the request
+// coroutine, ClientResponse's readers, and the session's close/report.
+#pragma once
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <regex>
+
+#include "../http.hpp"
+
+namespace asyncio::detail::http {
+
+using asyncio::http::ClientResponse;
+using asyncio::http::ClientTimeout;
+using asyncio::http::RequestOptions;
+using asyncio::http::SessionOptions;
+
+inline bool is_tchar(unsigned char c) {
+  if (std::isalnum(c)) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
+    case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+inline std::string repr(std::string_view s) {
+  std::string out = "'";
+  for (unsigned char c : s) {
+    if (c == '\r') out += "\\r";
+    else if (c == '\n') out += "\\n";
+    else if (c < 0x20 || c == 0x7f) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\x%02x", c);
+      out += b;
+    } else out += static_cast<char>(c);
+  }
+  return out + "'";
+}
+
+/// ValueError for a header that would let a caller inject lines into the request.
+inline void check_header(const std::string& name, const std::string& value) {
+  if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
+    throw ValueError("Invalid header name " + repr(name));
+  for (char c : value)
+    if (c == '\r' || c == '\n' || c == '\0') throw ValueError("Invalid header value " + repr(value) + " (contains CR, LF or NUL)");
+}
+
+inline double seconds_of(const std::optional<std::chrono::duration<double>>& d) {
+  if (!d) return 0;
+  double s = d->count();
+  if (std::isnan(s) || s < 0) throw ValueError("ClientTimeout: a timeout must be a non-negative number of seconds");
+  return s;
+}
+
+struct CurlUrl {
+  CURLU* u = curl_url();
+  ~CurlUrl() { curl_url_cleanup(u); }
+  std::optional<std::string> get(CURLUPart part, unsigned flags = 0) const {
+    char* p = nullptr;
+    if (curl_url_get(u, part, &p, flags) != CURLUE_OK || !p) return std::nullopt;
+    std::string s(p);
+    curl_free(p);
+    return s;
+  }
+};
+
+/// A configured easy handle for `method url`; throws InvalidURL / ValueError before anything is sent.
+inline std::unique_ptr<Transfer> prepare(const SessionOptions& so, const std::string& method, const std::string& url,
+                                         const RequestOptions& ro) {
+  namespace h = asyncio::http;
+  if (method.empty() || !std::all_of(method.begin(), method.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
+    throw ValueError("Invalid method " + repr(method));
+  // ---- URL
+  for (unsigned char c : url)
+    if (c <= 0x20 || c == 0x7f) throw h::InvalidURL(url);
+  CurlUrl cu;
+  if (!cu.u) throw RuntimeError("curl_url failed");
+  if (curl_url_set(cu.u, CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) throw h::InvalidURL(url);
+  std::string scheme = cu.get(CURLUPART_SCHEME).value_or("");
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (scheme != "http" && scheme != "https") throw h::InvalidURL(url);
+  std::string host = cu.get(CURLUPART_HOST).value_or("");
+  if (host.empty()) throw h::InvalidURL(url);
+  std::string port = cu.get(CURLUPART_PORT, CURLU_DEFAULT_PORT).value_or("");
+  for (auto& [k, v] : ro.params) {
+    std::string kv = quote(k) + "=" + quote(v);
+    if (curl_url_set(cu.u, CURLUPART_QUERY, kv.c_str(), CURLU_APPENDQUERY) != CURLUE_OK) throw h::InvalidURL(url);
+  }
+  std::string full = cu.get(CURLUPART_URL).value_or(url);
+
+  // ---- headers (session's, then the request's replacing those of the same name)
+  h::Headers merged = so.headers;
+  for (auto& [k, v] : ro.headers) merged.erase(k);
+  for (auto& [k, v] : ro.headers) merged.add(k, v);
+  for (auto& [k, v] : merged) check_header(k, v);
+  if (ro.data && ro.json) throw ValueError("data and json parameters can not be used at the same time");
+
+  auto t = std::make_unique<Transfer>();
+  CURL* e = t->easy();
+  bool has_body = ro.data || ro.json;
+  if (ro.json) {
+    t->body_ = ro.json->dump();
+    if (!merged.contains("Content-Type")) merged.add("Content-Type", "application/json");
+  } else if (ro.data) {
+    t->body_ = *ro.data;
+    if (!merged.contains("Content-Type")) merged.add("Content-Type", "application/octet-stream");
+  }
+  for (auto& [k, v] : merged) {
+    if (v.empty())
+      t->append_header_line(k + ";");  // curl's spelling of "send this header with no value"
+    else
+      t->append_header_line(k + ": " + v);
+  }
+  if (!merged.contains("Expect")) t->append_header_line("Expect:");  // no 100-continue round trip
+  t->apply_headers();
+
+  curl_easy_setopt(e, CURLOPT_URL, full.c_str());
+  if (!merged.contains("User-Agent")) {
+    static const std::string ua = std::string("asyncio-cpp-http/0.1 libcurl/") + curl_version_info(CURLVERSION_NOW)->version;
+    curl_easy_setopt(e, CURLOPT_USERAGENT, ua.c_str());
+  }
+  if (!merged.contains("Accept-Encoding")) curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // all curl decodes
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+
+  // ---- method and body
+  bool body_method = method == "POST" || method == "PUT" || method == "PATCH";
+  if (method == "HEAD") {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else if (method == "GET" && !has_body) {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  } else {
+    if (method != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
+    if (has_body || body_method) {
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body_.size()));
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body_.data());
+    }
+  }
+
+  // ---- redirects
+  t->follow_ = ro.allow_redirects;
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, ro.allow_redirects ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(ro.max_redirects));
+
+  // ---- timeouts
+  const ClientTimeout& to = ro.timeout ? *ro.timeout : so.timeout;
+  double total = seconds_of(to.total), conn = seconds_of(to.connect), sconn = seconds_of(to.sock_connect);
+  double c = conn > 0 && sconn > 0 ? std::min(conn, sconn) : std::max(conn, sconn);
+  if (total > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, std::max(1L, static_cast<long>(std::ceil(total * 1000))));
+  if (c > 0) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, std::max(1L, static_cast<long>(std::ceil(c * 1000))));
+  t->total_ = total;
+  t->sock_read_ = seconds_of(to.sock_read);
+
+  // ---- TLS and HTTP version
+  bool verify = ro.verify_ssl.value_or(so.verify_ssl);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+  if (!so.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, so.ca_file.c_str());
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, so.http2 ? static_cast<long>(CURL_HTTP_VERSION_2TLS)
+                                                     : static_cast<long>(CURL_HTTP_VERSION_1_1));
+  if (so.http2 && scheme == "https") curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 65536L);
+
+  t->host_ = host + ":" + port;
+  t->tls_ = scheme == "https";
+  t->verify_ = verify;
+  t->cap_ = so.max_body_size;
+  return t;
+}
+
+inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr<SessionOptions> so, std::string method,
+                                       std::string url, RequestOptions ro) {
+  if (!m || m->closed()) throw RuntimeError("Session is closed");
+  std::unique_ptr<Transfer> t = prepare(*so, method, url, ro);
+  m->bind(get_running_loop());
+  m->add(t.get());
+  co_await TransferWait(t.get(), Want::Headers);
+  if (!t->headers_done()) {
+    if (t->error()) std::rethrow_exception(t->error());
+    throw asyncio::http::ServerDisconnectedError("Server disconnected before sending a response");
+  }
+  ClientResponse resp(std::move(t), std::move(method));
+  if (ro.raise_for_status.value_or(so->raise_for_status)) resp.raise_for_status();
+  co_return resp;
+}
+
+inline std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+}  // namespace asyncio::detail::http
+
+namespace asyncio::http {
+
+inline ClientResponse::ClientResponse(std::unique_ptr<detail::http::Transfer> t, std::string method_)
+    : method(std::move(method_)), t_(std::move(t)), content_(t_.get()) {
+  status = t_->status();
+  reason = t_->reason();
+  headers = std::move(t_->headers());
+  url = t_->url();
+  version = t_->version();
+  std::string ct = headers.get("Content-Type", "");
+  std::size_t semi = ct.find(';');
+  content_type = detail::http::lower(detail::http::trim(std::string_view(ct).substr(0, semi)));
+  if (content_type.empty()) content_type = "application/octet-stream";
+  while (semi != std::string::npos) {
+    std::size_t next = ct.find(';', semi + 1);
+    std::string param = detail::http::trim(std::string_view(ct).substr(semi + 1, next == std::string::npos ? std::string::npos : next - semi - 1));
+    std::size_t eq = param.find('=');
+    if (eq != std::string::npos && detail::http::lower(detail::http::trim(std::string_view(param).substr(0, eq))) == "charset") {
+      charset = detail::http::trim(std::string_view(param).substr(eq + 1));
+      if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') charset = charset.substr(1, charset.size() - 2);
+    }
+    semi = next;
+  }
+}
+
+inline Task<std::string> ClientResponse::read() {
+  if (body_) co_return *body_;
+  if (!t_) throw ClientConnectionError("Connection closed");
+  if (auto cl = headers.get("Content-Length")) {
+    char* end = nullptr;
+    unsigned long long n = std::strtoull(cl->c_str(), &end, 10);
+    if (end && *end == 0 && n > t_->cap_) {
+      release();
+      throw ClientPayloadError("Response payload is larger than max_body_size (" + std::to_string(t_->cap_) + " bytes)");
+    }
+  }
+  t_->accumulate_all();
+  co_await detail::http::TransferWait(t_.get(), detail::http::Want::Done);
+  if (t_->error()) std::rethrow_exception(t_->error());
+  body_ = t_->take();
+  co_return *body_;
+}
+
+inline Task<std::string> ClientResponse::text() {
+  std::string b = co_await read();
+  co_return b;
+}
+
+inline Task<nlohmann::json> ClientResponse::json(std::optional<std::string> expected) {
+  std::string b = co_await read();
+  if (expected) {
+    std::string ctype = detail::http::lower(headers.get("Content-Type", ""));
+    bool ok;
+    if (*expected == "application/json") {
+      static const std::regex json_re(R"(^application/(?:[\w.+-]+?\+)?json)");
+      ok = std::regex_search(ctype, json_re);
+    } else {
+      ok = ctype.find(detail::http::lower(*expected)) != std::string::npos;
+    }
+    if (!ok) throw ContentTypeError(status, "Attempt to decode JSON with unexpected mimetype: " + ctype, url);
+  }
+  std::string stripped = detail::http::trim(b);
+  if (stripped.empty()) co_return nlohmann::json(nullptr);
+  nlohmann::json j = nlohmann::json::parse(stripped, nullptr, false);
+  if (j.is_discarded()) throw ValueError("JSONDecodeError: the response body is not valid JSON");
+  co_return j;
+}
+
+inline std::optional<std::string> ChunkIterator::Next::await_resume() {
+  w.await_resume();
+  if (t->available() > 0) return t->take(n);
+  if (t->error()) std::rethrow_exception(t->error());
+  return std::nullopt;
+}
+
+inline Task<std::string> StreamContent::read(long long n) {
+  if (n < 0) {
+    t_->accumulate_all();
+    co_await detail::http::TransferWait(t_, detail::http::Want::Done);
+    if (t_->error()) std::rethrow_exception(t_->error());
+    co_return t_->take();
+  }
+  if (n == 0) co_return std::string();
+  co_await detail::http::TransferWait(t_, detail::http::Want::Some);
+  if (t_->available() == 0 && t_->error()) std::rethrow_exception(t_->error());
+  co_return t_->take(static_cast<std::size_t>(n));
+}
+
+inline Task<ClientResponse&> RequestContextManager::aenter() {
+  ClientResponse r = co_await std::move(task_);
+  resp_.emplace(std::move(r));
+  co_return *resp_;
+}
+
+inline RequestContextManager ClientSession::request(std::string method, std::string url, RequestOptions opts) {
+  return RequestContextManager(
+      detail::http::do_request(multi_, opts_, std::move(method), std::move(url), std::move(opts)));
+}
+
+inline void ClientSession::destroy() noexcept {
+  if (!multi_) return;
+  if (!multi_->closed()) {
+    ExceptionContext ctx{"Unclosed client session", nullptr, {}};
+    if (EventLoop* l = multi_->live_loop())
+      l->call_exception_handler(ctx);
+    else if (detail::tl_running_loop)
+      detail::tl_running_loop->call_exception_handler(ctx);
+    else
+      std::fprintf(stderr, "%s\n", ctx.message.c_str());
+    multi_->shutdown();
+  }
+  multi_.reset();
+}
+
+}  // namespace asyncio::http

@@ -1,0 +1,632 @@
+// Machinery of http.hpp: libcurl's multi-socket API driven by our event loop (no extra thread).
+//
+//   CURLMOPT_SOCKETFUNCTION → loop.add_reader / add_writer / remove_* (level-triggered, as curl wants)
+//   CURLMOPT_TIMERFUNCTION  → loop.call_later (one TimerHandle, cancelled on every re-arm)
+//   readiness / timer       → curl_multi_socket_action, then curl_multi_info_read completes transfers
+//
+// A Transfer is one request (one easy handle). Its single waiter slot holds the task that waits
+// for the headers, for body bytes, or for the end; the waiter follows the leaf pattern of
+// detail::Sleep (register, suspend_on, wake on completion, unregister on cancel or destruction).
+// Body bytes go into a small buffer; when it is full the write callback pauses the transfer
+// (CURL_WRITEFUNC_PAUSE) and the reader un-pauses it, so streaming keeps memory flat.
+// This header is included by http.hpp after the exception and option types.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "../events.hpp"
+#include "core.hpp"
+#include "intrusive.hpp"
+
+namespace asyncio::detail::http {
+
+using asyncio::http::Headers;
+
+inline void curl_global() {
+  static const bool once = [] {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return true;
+  }();
+  (void)once;
+}
+
+inline const char* reason_phrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 413: return "Request Entity Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "";
+  }
+}
+
+inline std::string trim(std::string_view s) {
+  std::size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+/// application/x-www-form-urlencoded escaping of one key or value (query params, form data).
+inline std::string quote(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+        c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+class Multi;
+class Transfer;
+
+/// What a task waits for on a transfer.
+enum class Want { Headers, Some, Done };
+
+/// The leaf awaitable: a task suspended on a transfer's headers / body bytes / completion.
+class TransferWait final : public Waiter {
+ public:
+  TransferWait(Transfer* t, Want w) noexcept : t_(t), want_(w) {}
+  TransferWait(TransferWait&& o) noexcept : t_(o.t_), want_(o.want_) {}
+  TransferWait(const TransferWait&) = delete;
+  ~TransferWait();
+  bool await_ready() const noexcept;
+  void await_suspend(std::coroutine_handle<> h);
+  void await_resume() {
+    if (!task_) return;  // was ready: never suspended
+    if (cancelled_) task_->throw_cancelled();
+    task_->check_cancel();
+  }
+  bool cancel() noexcept override;
+  Want want() const noexcept { return want_; }
+  TaskStateBase* task() const noexcept { return task_; }
+
+ private:
+  Transfer* t_;
+  Want want_;
+  TaskStateBase* task_ = nullptr;
+  bool cancelled_ = false;
+};
+
+/// One session's curl multi handle (its connection pool) bound to one event loop.
+class Multi {
+ public:
+  Multi(long limit, long limit_per_host) {
+    curl_global();
+    m_ = curl_multi_init();
+    if (!m_) throw RuntimeError("curl_multi_init failed");
+    curl_multi_setopt(m_, CURLMOPT_SOCKETFUNCTION, &Multi::on_socket);
+    curl_multi_setopt(m_, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(m_, CURLMOPT_TIMERFUNCTION, &Multi::on_timer);
+    curl_multi_setopt(m_, CURLMOPT_TIMERDATA, this);
+    curl_multi_setopt(m_, CURLMOPT_MAX_TOTAL_CONNECTIONS, limit);
+    curl_multi_setopt(m_, CURLMOPT_MAX_HOST_CONNECTIONS, limit_per_host);
+    if (limit > 0) curl_multi_setopt(m_, CURLMOPT_MAXCONNECTS, limit);
+    curl_multi_setopt(m_, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_MULTIPLEX));
+  }
+  Multi(const Multi&) = delete;
+  Multi& operator=(const Multi&) = delete;
+  ~Multi() { shutdown(); }
+
+  /// Attach to the running loop on first use; a session serves one loop.
+  void bind(EventLoop& loop) {
+    if (!m_) throw RuntimeError("Session is closed");
+    if (loop_ && loop_ != &loop) {
+      if (find_loop(loop_id_) == loop_ && !loop_->is_closed())
+        throw RuntimeError("ClientSession is attached to a different event loop");
+      // The old loop is gone or closed: its sockets and timer went with it.
+      socks_.clear();
+      timer_ = TimerHandle();
+    }
+    loop_ = &loop;
+    loop_id_ = loop.id();
+  }
+  bool closed() const noexcept { return m_ == nullptr; }
+  /// The bound loop if it still exists and is open, else null.
+  EventLoop* live_loop() const noexcept { return loop_alive() ? loop_ : nullptr; }
+  EventLoop* loop() const noexcept { return loop_; }
+  CURLM* handle() const noexcept { return m_; }
+
+  void add(Transfer* t);
+  void remove(Transfer* t) noexcept;
+  /// Detach every transfer (they fail with `why` if unfinished), close every connection,
+  /// unwatch every socket, cancel the timer. Idempotent.
+  void shutdown() noexcept;
+
+  std::size_t transfer_count() const noexcept { return transfers_.size(); }
+  std::size_t socket_count() const noexcept { return socks_.size(); }
+  bool timer_armed() const noexcept { return timer_armed_; }
+
+ private:
+  friend class Transfer;
+  bool loop_alive() const noexcept { return loop_ && find_loop(loop_id_) == loop_ && !loop_->is_closed(); }
+
+  static int on_socket(CURL*, curl_socket_t s, int what, void* userp, void*) {
+    auto* m = static_cast<Multi*>(userp);
+    try {
+      m->watch(s, what);
+      return 0;
+    } catch (...) {
+      return -1;
+    }
+  }
+  void watch(curl_socket_t s, int what) {
+    bool alive = loop_alive();
+    auto it = socks_.find(s);
+    int old = it == socks_.end() ? 0 : it->second;
+    if (what == CURL_POLL_REMOVE) {
+      if (alive) {
+        if (old & CURL_POLL_IN) loop_->remove_reader(s);
+        if (old & CURL_POLL_OUT) loop_->remove_writer(s);
+      }
+      if (it != socks_.end()) socks_.erase(it);
+      return;
+    }
+    if (!alive) return;
+    int want = what & CURL_POLL_INOUT;
+    if ((want & CURL_POLL_IN) && !(old & CURL_POLL_IN))
+      loop_->add_reader(s, [this, s] { action(s, CURL_CSELECT_IN); });
+    if (!(want & CURL_POLL_IN) && (old & CURL_POLL_IN)) loop_->remove_reader(s);
+    if ((want & CURL_POLL_OUT) && !(old & CURL_POLL_OUT))
+      loop_->add_writer(s, [this, s] { action(s, CURL_CSELECT_OUT); });
+    if (!(want & CURL_POLL_OUT) && (old & CURL_POLL_OUT)) loop_->remove_writer(s);
+    socks_[s] = want;
+  }
+  static int on_timer(CURLM*, long ms, void* userp) {
+    auto* m = static_cast<Multi*>(userp);
+    m->timer_.cancel();
+    m->timer_armed_ = false;
+    if (ms < 0 || !m->loop_alive()) return 0;
+    try {
+      m->timer_ = m->loop_->call_later(static_cast<double>(ms) / 1000.0, [m] {
+        m->timer_armed_ = false;
+        m->action(CURL_SOCKET_TIMEOUT, 0);
+      });
+      m->timer_armed_ = true;
+      return 0;
+    } catch (...) {
+      return -1;
+    }
+  }
+  void action(curl_socket_t s, int ev) {
+    if (!m_) return;
+    int running = 0;
+    curl_multi_socket_action(m_, s, ev, &running);
+    drain();
+  }
+  void drain();
+
+  CURLM* m_ = nullptr;
+  EventLoop* loop_ = nullptr;
+  std::uint64_t loop_id_ = 0;
+  TimerHandle timer_;
+  bool timer_armed_ = false;
+  std::unordered_map<curl_socket_t, int> socks_;
+  List transfers_;
+};
+
+/// One request/response exchange on one easy handle.
+class Transfer : public ListNode {
+ public:
+  Transfer() {
+    curl_global();
+    easy_ = curl_easy_init();
+    if (!easy_) throw RuntimeError("curl_easy_init failed");
+    errbuf_[0] = 0;
+    curl_easy_setopt(easy_, CURLOPT_PRIVATE, this);
+    curl_easy_setopt(easy_, CURLOPT_ERRORBUFFER, errbuf_);
+    curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
+    curl_easy_setopt(easy_, CURLOPT_WRITEDATA, this);
+    curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
+    curl_easy_setopt(easy_, CURLOPT_HEADERDATA, this);
+  }
+  Transfer(const Transfer&) = delete;
+  Transfer& operator=(const Transfer&) = delete;
+  ~Transfer() {
+    read_timer_.cancel();
+    if (multi_) multi_->remove(this);
+    curl_easy_cleanup(easy_);
+    if (slist_) curl_slist_free_all(slist_);
+  }
+
+  CURL* easy() const noexcept { return easy_; }
+  void append_header_line(const std::string& line) { slist_ = curl_slist_append(slist_, line.c_str()); }
+  void apply_headers() { curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, slist_); }
+
+  // ------------------------------------------------------------ state read by ClientResponse
+  bool headers_done() const noexcept { return headers_done_; }
+  bool done() const noexcept { return done_; }
+  std::size_t available() const noexcept { return buf_.size() - off_; }
+  bool eof() const noexcept { return done_ && available() == 0; }
+  const std::exception_ptr& error() const noexcept { return error_; }
+  int status() const noexcept { return status_; }
+  const std::string& reason() const noexcept { return reason_; }
+  const std::string& version() const noexcept { return version_; }
+  Headers& headers() noexcept { return headers_; }
+  const std::string& url() const noexcept { return url_; }
+
+  bool satisfied(Want w) const noexcept {
+    switch (w) {
+      case Want::Headers: return headers_done_ || done_;
+      case Want::Some: return available() > 0 || done_;
+      case Want::Done: return done_;
+    }
+    return true;
+  }
+
+  /// Take up to `n` buffered bytes (all of them for n == npos), resuming a paused transfer.
+  std::string take(std::size_t n = std::string::npos) {
+    std::string out;
+    std::size_t avail = available();
+    if (n >= avail) {
+      if (off_ == 0) {
+        out.swap(buf_);
+      } else {
+        out.assign(buf_, off_, avail);
+        buf_.clear();
+      }
+      off_ = 0;
+    } else {
+      out.assign(buf_, off_, n);
+      off_ += n;
+      if (off_ >= 65536 && off_ * 2 >= buf_.size()) {
+        buf_.erase(0, off_);
+        off_ = 0;
+      }
+    }
+    resume();
+    return out;
+  }
+  /// read(): stop pausing, accumulate the whole body (ClientPayloadError past `cap`).
+  void accumulate_all() {
+    accumulate_ = true;
+    resume();
+  }
+  void set_chunk_hint(std::size_t n) {
+    if (n > hwm_) hwm_ = n;
+  }
+
+  /// Abort: take the transfer out of curl (its connection is closed, not reused), fail with `e`.
+  void abort(std::exception_ptr e) noexcept {
+    read_timer_.cancel();
+    if (multi_) multi_->remove(this);
+    if (!done_) {
+      done_ = true;
+      if (!error_) error_ = std::move(e);
+      notify();
+    }
+  }
+
+  // ------------------------------------------------------------ set by the request
+  Multi* multi_ = nullptr;
+  bool in_multi_ = false;
+  std::string body_;  // request body (CURLOPT_POSTFIELDS points into it)
+  bool follow_ = true;
+  std::size_t cap_ = std::numeric_limits<std::size_t>::max();
+  double sock_read_ = 0;  // seconds, 0 = none
+  double total_ = 0;      // seconds, 0 = none
+  double started_at_ = 0;
+  EventLoop* loop_ = nullptr;
+  std::string host_;      // for error messages: "host:port"
+  bool tls_ = false;
+  bool verify_ = true;
+  TransferWait* waiter_ = nullptr;
+
+  void start_read_timer();
+  /// CURLMSG_DONE: record the outcome and wake the waiter.
+  void on_done(CURLcode rc) noexcept;
+
+ private:
+  void resume() {
+    if (paused_ && (accumulate_ || available() < hwm_) && in_multi_) {
+      paused_ = false;
+      curl_easy_pause(easy_, CURLPAUSE_CONT);  // may call on_write at once, which may pause again
+    }
+  }
+  void notify() noexcept {
+    if (waiter_ && satisfied(waiter_->want())) {
+      TaskStateBase* t = waiter_->task();
+      waiter_ = nullptr;
+      t->wake();
+    }
+  }
+  static std::size_t on_write(char* p, std::size_t sz, std::size_t n, void* ud) {
+    auto* t = static_cast<Transfer*>(ud);
+    std::size_t len = sz * n;
+    if (!t->headers_done_) return len;  // body of an intermediate (redirect) response
+    if (t->accumulate_) {
+      if (t->received_ + len > t->cap_) {
+        t->too_large_ = true;
+        return 0;  // CURLE_WRITE_ERROR: curl stops here
+      }
+    } else if (t->available() >= t->hwm_) {
+      t->paused_ = true;
+      return CURL_WRITEFUNC_PAUSE;  // curl keeps these bytes and hands them over on resume
+    }
+    if (t->off_ > 0 && t->off_ == t->buf_.size()) {
+      t->buf_.clear();
+      t->off_ = 0;
+    }
+    t->buf_.append(p, len);
+    t->received_ += len;
+    t->data_seen_ = true;
+    t->notify();
+    return len;
+  }
+  static std::size_t on_header(char* p, std::size_t sz, std::size_t n, void* ud) {
+    auto* t = static_cast<Transfer*>(ud);
+    std::size_t len = sz * n;
+    t->data_seen_ = true;
+    try {
+      t->header_line(std::string_view(p, len));
+    } catch (...) {
+      return 0;
+    }
+    return len;
+  }
+  void header_line(std::string_view line);
+  void finish_headers();
+
+  CURL* easy_ = nullptr;
+  curl_slist* slist_ = nullptr;
+  char errbuf_[CURL_ERROR_SIZE];
+  // response
+  int status_ = 0;
+  std::string reason_;
+  std::string version_;
+  Headers headers_;
+  std::string url_;
+  bool headers_done_ = false;
+  bool done_ = false;
+  std::exception_ptr error_;
+  // body buffer
+  std::string buf_;
+  std::size_t off_ = 0;
+  std::size_t hwm_ = 256 * 1024;
+  std::size_t received_ = 0;
+  bool paused_ = false;
+  bool accumulate_ = false;
+  bool too_large_ = false;
+  bool data_seen_ = false;  // something arrived since the sock_read timer last looked
+  TimerHandle read_timer_;
+};
+
+// ---------------------------------------------------------------------------- bodies
+
+inline TransferWait::~TransferWait() {
+  if (t_ && t_->waiter_ == this) t_->waiter_ = nullptr;
+}
+inline bool TransferWait::await_ready() const noexcept { return t_->satisfied(want_); }
+inline void TransferWait::await_suspend(std::coroutine_handle<> h) {
+  task_ = &require_task("asyncio::http request");
+  if (t_->waiter_) throw RuntimeError("Concurrent call to read(): another task is already reading this response");
+  t_->waiter_ = this;
+  task_->suspend_on(this, h);
+}
+inline bool TransferWait::cancel() noexcept {
+  if (t_->waiter_ != this) return false;  // already woken
+  t_->waiter_ = nullptr;
+  cancelled_ = true;
+  task_->wake();
+  return true;
+}
+
+inline void Multi::add(Transfer* t) {
+  if (!m_) throw RuntimeError("Session is closed");
+  t->multi_ = this;
+  transfers_.push_back(t);
+  CURLMcode rc = curl_multi_add_handle(m_, t->easy());
+  if (rc != CURLM_OK) {
+    t->unlink();
+    t->multi_ = nullptr;
+    throw asyncio::http::ClientError(std::string("curl_multi_add_handle: ") + curl_multi_strerror(rc));
+  }
+  t->in_multi_ = true;
+  t->loop_ = loop_;
+  t->started_at_ = loop_->time();
+  t->start_read_timer();
+}
+
+inline void Multi::remove(Transfer* t) noexcept {
+  if (t->in_multi_) {
+    t->in_multi_ = false;
+    curl_multi_remove_handle(m_, t->easy());
+  }
+  t->unlink();
+  t->multi_ = nullptr;
+}
+
+inline void Multi::shutdown() noexcept {
+  if (!m_) return;
+  while (auto* n = transfers_.front()) {
+    auto* t = static_cast<Transfer*>(n);
+    t->abort(std::make_exception_ptr(asyncio::http::ClientConnectionError("Connector is closed.")));
+    if (t->multi_) remove(t);
+  }
+  curl_multi_cleanup(m_);  // closes pooled connections: their sockets are unwatched (POLL_REMOVE)
+  m_ = nullptr;
+  if (loop_alive()) {
+    for (auto& [s, w] : socks_) {
+      if (w & CURL_POLL_IN) loop_->remove_reader(s);
+      if (w & CURL_POLL_OUT) loop_->remove_writer(s);
+    }
+  }
+  socks_.clear();
+  timer_.cancel();
+  timer_ = TimerHandle();
+  timer_armed_ = false;
+}
+
+inline void Multi::drain() {
+  int left = 0;
+  while (CURLMsg* msg = curl_multi_info_read(m_, &left)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    CURL* e = msg->easy_handle;
+    CURLcode rc = msg->data.result;
+    Transfer* t = nullptr;
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+    if (t) t->on_done(rc);
+  }
+}
+
+inline void Transfer::start_read_timer() {
+  if (sock_read_ <= 0 || !multi_ || !multi_->loop_) return;
+  data_seen_ = false;
+  read_timer_ = multi_->loop_->call_later(sock_read_, [this] {
+    if (done_) return;
+    if (data_seen_ || paused_ || (headers_done_ && waiter_ == nullptr)) {
+      start_read_timer();  // data arrived, or nobody is waiting on the socket: look again later
+      return;
+    }
+    abort(std::make_exception_ptr(asyncio::http::ServerTimeoutError("Timeout on reading data from socket")));
+  });
+}
+
+inline void Transfer::header_line(std::string_view line) {
+  if (headers_done_) return;  // trailers
+  if (line.size() >= 5 && line.substr(0, 5) == "HTTP/") {
+    headers_ = Headers();
+    std::string l = trim(line);
+    std::size_t sp = l.find(' ');
+    version_ = l.substr(5, sp == std::string::npos ? std::string::npos : sp - 5);
+    status_ = 0;
+    reason_.clear();
+    if (sp != std::string::npos) {
+      status_ = std::atoi(l.c_str() + sp + 1);
+      std::size_t sp2 = l.find(' ', sp + 1);
+      if (sp2 != std::string::npos) reason_ = trim(std::string_view(l).substr(sp2 + 1));
+    }
+    if (reason_.empty()) reason_ = reason_phrase(status_);
+    return;
+  }
+  if (line == "\r\n" || line == "\n") {
+    if (status_ / 100 == 1) return;  // 100 Continue: the real status line follows
+    bool redirect = status_ == 301 || status_ == 302 || status_ == 303 || status_ == 307 || status_ == 308;
+    if (follow_ && redirect && headers_.contains("Location")) return;  // curl follows it
+    finish_headers();
+    return;
+  }
+  if ((line[0] == ' ' || line[0] == '\t') && !headers_.empty()) {  // obsolete line folding
+    headers_.append_to_last(" " + trim(line));
+    return;
+  }
+  std::size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return;
+  headers_.add(trim(line.substr(0, colon)), trim(line.substr(colon + 1)));
+}
+
+inline void Transfer::finish_headers() {
+  headers_done_ = true;
+  char* eff = nullptr;
+  if (curl_easy_getinfo(easy_, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) url_ = eff;
+  notify();
+}
+
+inline void Transfer::on_done(CURLcode rc) noexcept {
+  if (multi_) multi_->remove(this);
+  read_timer_.cancel();
+  if (done_) return;
+  if (!headers_done_ && rc == CURLE_OK && status_ != 0) finish_headers();
+  namespace h = asyncio::http;
+  try {
+    if (rc != CURLE_OK) {
+      std::string msg = errbuf_[0] ? std::string(errbuf_) : std::string(curl_easy_strerror(rc));
+      std::string where = "host " + host_ + " ssl:" + (tls_ ? (verify_ ? "default" : "False") : "None");
+      switch (rc) {
+        case CURLE_OPERATION_TIMEDOUT: {
+          double connect_time = 0;
+          curl_easy_getinfo(easy_, CURLINFO_CONNECT_TIME, &connect_time);
+          bool connected = connect_time > 0;
+          // The total timeout is asyncio's TimeoutError (as aiohttp's); connect and read timeouts
+          // are ServerTimeoutError (which is a TimeoutError too).
+          if (total_ > 0 && loop_ && loop_->time() - started_at_ >= total_ - 0.005) throw asyncio::TimeoutError();
+          if (!connected) throw h::ServerTimeoutError("Connection timeout to " + where);
+          throw h::ServerTimeoutError("Timeout on reading data from socket");
+        }
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+        case CURLE_COULDNT_CONNECT: {
+          long os = 0;
+          curl_easy_getinfo(easy_, CURLINFO_OS_ERRNO, &os);
+          throw h::ClientConnectorError("Cannot connect to " + where + " [" + msg + "]", static_cast<int>(os));
+        }
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+          throw h::ClientConnectorCertificateError("Cannot connect to " + where + " [" + msg + "]");
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_ENGINE_NOTFOUND:
+        case CURLE_USE_SSL_FAILED:
+          throw h::ClientSSLError("Cannot connect to " + where + " [" + msg + "]");
+        case CURLE_TOO_MANY_REDIRECTS:
+          throw h::TooManyRedirects(status_, reason_, url_);
+        case CURLE_URL_MALFORMAT:
+        case CURLE_UNSUPPORTED_PROTOCOL:
+          throw h::InvalidURL(url_.empty() ? msg : url_);
+        case CURLE_WRITE_ERROR:
+          if (too_large_)
+            throw h::ClientPayloadError("Response payload is larger than max_body_size (" + std::to_string(cap_) +
+                                        " bytes)");
+          throw h::ClientPayloadError("Response payload is not completed: " + msg);
+        case CURLE_GOT_NOTHING:
+          throw h::ServerDisconnectedError("Server disconnected");
+        default:
+          if (headers_done_) throw h::ClientPayloadError("Response payload is not completed: " + msg);
+          if (rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR)
+            throw h::ServerDisconnectedError("Server disconnected: " + msg);
+          throw h::ClientConnectionError(msg);
+      }
+    }
+  } catch (...) {
+    error_ = std::current_exception();
+  }
+  done_ = true;
+  notify();
+}
+
+}  // namespace asyncio::detail::http

@@ -1,0 +1,469 @@
+// asyncio/http.hpp — an aiohttp-style HTTP client (aiohttp.ClientSession) on libcurl.
+//
+//   asyncio::http::ClientSession session;                       // one per application: a connection pool
+//   auto resp = co_await session.get("https://example.org/");   // returns once the headers are in
+//   nlohmann::json j = co_await resp.json();
+//   co_await session.close();
+//
+// or, as in Python, `async with session.get(url) as response:`
+//   co_await asyncio::async_with(session.get(url), [&](http::ClientResponse& response) -> Task<> {...});
+//
+// libcurl's multi-socket API is driven by the running loop's reactor and timers: no extra thread
+// (name resolution of host names uses curl's resolver thread; IP literals never do). One session
+// is one curl multi handle: its connection pool, keep-alive reuse and `limit`/`limit_per_host`.
+// TLS is verified by default (`ca_file` adds a trust anchor, `verify_ssl = false` is aiohttp's
+// ssl=False); HTTP/2 is negotiated over TLS when libcurl has it. Bodies are bytes
+// (std::string); text() does not transcode (it returns the bytes, UTF-8 assumed).
+//
+// Needs libcurl and nlohmann_json: link the CMake target asyncio::http.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "asyncio.hpp"
+
+namespace asyncio::http {
+
+using namespace std::chrono_literals;
+
+// ------------------------------------------------------------------------------------ exceptions
+
+/// Base of every client error (aiohttp.ClientError).
+class ClientError : public virtual std::runtime_error {
+ public:
+  explicit ClientError(const std::string& what) : std::runtime_error(what) {}
+};
+/// The connection failed or broke (aiohttp.ClientConnectionError).
+class ClientConnectionError : public ClientError {
+ public:
+  explicit ClientConnectionError(const std::string& what) : std::runtime_error(what), ClientError(what) {}
+};
+/// Could not connect to the host: refused, unreachable, name not resolved (aiohttp.ClientConnectorError).
+/// `os_errno` is the system error (0 if none).
+class ClientConnectorError : public ClientConnectionError {
+ public:
+  explicit ClientConnectorError(const std::string& what, int os_errno_ = 0)
+      : std::runtime_error(what), ClientConnectionError(what), os_errno(os_errno_) {}
+  int os_errno = 0;
+};
+/// The TLS handshake failed (aiohttp.ClientSSLError).
+class ClientSSLError : public ClientConnectorError {
+ public:
+  explicit ClientSSLError(const std::string& what) : std::runtime_error(what), ClientConnectorError(what) {}
+};
+/// The server's certificate did not verify (aiohttp.ClientConnectorCertificateError).
+class ClientConnectorCertificateError : public ClientSSLError {
+ public:
+  explicit ClientConnectorCertificateError(const std::string& what)
+      : std::runtime_error(what), ClientSSLError(what) {}
+};
+/// The server closed the connection before answering (aiohttp.ServerDisconnectedError).
+class ServerDisconnectedError : public ClientConnectionError {
+ public:
+  explicit ServerDisconnectedError(const std::string& what = "Server disconnected")
+      : std::runtime_error(what), ClientConnectionError(what) {}
+};
+/// A connect or socket-read timeout (aiohttp.ServerTimeoutError); also an asyncio::TimeoutError.
+/// (The `total` timeout raises plain asyncio::TimeoutError, as aiohttp does.)
+class ServerTimeoutError : public ClientConnectionError, public asyncio::TimeoutError {
+ public:
+  explicit ServerTimeoutError(const std::string& what)
+      : std::runtime_error(what), ClientConnectionError(what), asyncio::TimeoutError(what) {}
+};
+/// An HTTP error status (raise_for_status) and its kin. `status` is the response's status code.
+class ClientResponseError : public ClientError {
+ public:
+  ClientResponseError(int status_, std::string message_, std::string url_)
+      : std::runtime_error(std::to_string(status_) + ", message='" + message_ + "', url='" + url_ + "'"),
+        ClientError(std::to_string(status_) + ", message='" + message_ + "', url='" + url_ + "'"),
+        status(status_),
+        message(std::move(message_)),
+        url(std::move(url_)) {}
+  int status;
+  std::string message;
+  std::string url;
+};
+/// json() on a response whose Content-Type is not JSON (aiohttp.ContentTypeError).
+class ContentTypeError : public ClientResponseError {
+ public:
+  ContentTypeError(int status_, std::string message_, std::string url_)
+      : std::runtime_error(std::to_string(status_) + ", message='" + message_ + "', url='" + url_ + "'"),
+        ClientResponseError(status_, std::move(message_), std::move(url_)) {}
+};
+/// More redirects than `max_redirects` (aiohttp.TooManyRedirects).
+class TooManyRedirects : public ClientResponseError {
+ public:
+  TooManyRedirects(int status_, std::string message_, std::string url_)
+      : std::runtime_error(std::to_string(status_) + ", message='" + message_ + "', url='" + url_ + "'"),
+        ClientResponseError(status_, std::move(message_), std::move(url_)) {}
+};
+/// A URL that cannot be requested (malformed, no host, not http/https). Raised before sending.
+/// Like aiohttp's, it is also a ValueError.
+class InvalidURL : public ClientError, public asyncio::ValueError {
+ public:
+  explicit InvalidURL(const std::string& url_)
+      : std::runtime_error(url_), ClientError(url_), asyncio::ValueError(url_), url(url_) {}
+  std::string url;
+};
+/// The body broke off, or was larger than the session's `max_body_size` (aiohttp.ClientPayloadError).
+class ClientPayloadError : public ClientError {
+ public:
+  explicit ClientPayloadError(const std::string& what) : std::runtime_error(what), ClientError(what) {}
+};
+
+// ------------------------------------------------------------------------------------ options
+
+/// Timeouts (aiohttp.ClientTimeout). std::nullopt (or zero) disables one. The defaults are the
+/// session defaults of aiohttp (total 5 min, sock_connect 30 s); note that aiohttp's own
+/// ClientTimeout() fields default to None instead: write `.sock_connect = std::nullopt` for that.
+///   total        the whole exchange, body included          → asyncio::TimeoutError
+///   connect      connecting, TLS included (curl's connect timeout; waiting for a free pool
+///                slot is not counted, unlike aiohttp)       → ServerTimeoutError
+///   sock_connect the same (the smaller of the two is used)  → ServerTimeoutError
+///   sock_read    the longest gap between two reads           → ServerTimeoutError
+struct ClientTimeout {
+  std::optional<std::chrono::duration<double>> total = 300s;
+  std::optional<std::chrono::duration<double>> connect = std::nullopt;
+  std::optional<std::chrono::duration<double>> sock_connect = 30s;
+  std::optional<std::chrono::duration<double>> sock_read = std::nullopt;
+};
+
+/// Case-insensitive multi-map of header names to values, in order (aiohttp's CIMultiDict).
+class Headers {
+ public:
+  using value_type = std::pair<std::string, std::string>;
+  Headers() = default;
+  Headers(std::initializer_list<value_type> il) : items_(il) {}
+  Headers(std::vector<value_type> v) : items_(std::move(v)) {}
+
+  /// Append a value (keeps existing ones of the same name).
+  void add(std::string name, std::string value) { items_.emplace_back(std::move(name), std::move(value)); }
+  /// Replace every value of `name` with `value`.
+  void set(std::string name, std::string value) {
+    erase(name);
+    add(std::move(name), std::move(value));
+  }
+  /// Remove every value of `name`; returns how many were removed.
+  std::size_t erase(std::string_view name) {
+    auto n = items_.size();
+    items_.erase(std::remove_if(items_.begin(), items_.end(), [&](const value_type& p) { return iequals(p.first, name); }),
+                 items_.end());
+    return n - items_.size();
+  }
+  /// The first value of `name`, or std::nullopt.
+  std::optional<std::string> get(std::string_view name) const {
+    for (auto& p : items_)
+      if (iequals(p.first, name)) return p.second;
+    return std::nullopt;
+  }
+  /// The first value of `name`, or `dflt`.
+  std::string get(std::string_view name, std::string dflt) const { return get(name).value_or(std::move(dflt)); }
+  /// Every value of `name`, in order.
+  std::vector<std::string> getall(std::string_view name) const {
+    std::vector<std::string> out;
+    for (auto& p : items_)
+      if (iequals(p.first, name)) out.push_back(p.second);
+    return out;
+  }
+  bool contains(std::string_view name) const { return get(name).has_value(); }
+  /// The first value of `name`; std::out_of_range (Python's KeyError) when absent.
+  const std::string& operator[](std::string_view name) const {
+    for (auto& p : items_)
+      if (iequals(p.first, name)) return p.second;
+    throw std::out_of_range("KeyError: '" + std::string(name) + "'");
+  }
+  std::size_t size() const noexcept { return items_.size(); }
+  bool empty() const noexcept { return items_.empty(); }
+  auto begin() const noexcept { return items_.begin(); }
+  auto end() const noexcept { return items_.end(); }
+  void append_to_last(const std::string& more) { items_.back().second += more; }
+
+  static bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+        return false;
+    return true;
+  }
+
+ private:
+  std::vector<value_type> items_;
+};
+
+/// Query parameters, in order: {{"q", "asyncio"}, {"page", "2"}} (appended to the URL, escaped).
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+/// Per-request options (the keyword arguments of aiohttp's session.request()).
+struct RequestOptions {
+  Params params = {};
+  Headers headers = {};
+  /// Request body as bytes (Content-Type application/octet-stream unless a header says otherwise).
+  std::optional<std::string> data = std::nullopt;
+  /// Request body as JSON (Content-Type application/json). ValueError together with `data`.
+  std::optional<nlohmann::json> json = std::nullopt;
+  /// Replaces the session's timeouts for this request.
+  std::optional<ClientTimeout> timeout = std::nullopt;
+  bool allow_redirects = true;
+  /// Overrides the session's raise_for_status.
+  std::optional<bool> raise_for_status = std::nullopt;
+  int max_redirects = 10;
+  /// Overrides the session's verify_ssl (false is aiohttp's ssl=False).
+  std::optional<bool> verify_ssl = std::nullopt;
+};
+
+/// Session options: `ClientSession({.timeout = ClientTimeout{.total = 0.2s}, .limit_per_host = 4})`.
+struct SessionOptions {
+  ClientTimeout timeout = {};
+  /// Most connections open at once, all hosts together (0 = no limit). Requests beyond wait.
+  long limit = 100;
+  /// Most connections open at once to one host (0 = no limit).
+  long limit_per_host = 0;
+  /// Sent with every request (a request's own headers of the same name win).
+  Headers headers = {};
+  /// Call raise_for_status() on every response before returning it.
+  bool raise_for_status = false;
+  /// Verify TLS certificates (default) — false accepts any certificate (aiohttp's ssl=False).
+  bool verify_ssl = true;
+  /// A PEM file of CA certificates to trust instead of the system's (e.g. a self-signed cert).
+  std::string ca_file = {};
+  /// read()/text()/json() refuse a body larger than this with ClientPayloadError (streaming
+  /// through content() is not limited: it never holds the whole body).
+  std::size_t max_body_size = std::size_t(1) << 30;
+  /// Prefer HTTP/2 over TLS when the server offers it (ALPN); plain http stays HTTP/1.1.
+  bool http2 = true;
+};
+
+}  // namespace asyncio::http
+
+#include "detail/http_transfer.hpp"
+
+namespace asyncio::http {
+
+class ClientResponse;
+
+/// Async iterator over a body in chunks of at most `n` bytes (content().iter_chunked(n)):
+/// `while (auto chunk = co_await it.anext()) {...}` or async_for(it, body). std::nullopt at the end.
+class ChunkIterator {
+ public:
+  ChunkIterator(detail::http::Transfer* t, std::size_t n) : t_(t), n_(n ? n : 65536) {
+    if (t_) t_->set_chunk_hint(n_);
+  }
+  struct Next {
+    detail::http::TransferWait w;
+    std::size_t n;
+    bool await_ready() const noexcept { return w.await_ready(); }
+    void await_suspend(std::coroutine_handle<> h) { w.await_suspend(h); }
+    std::optional<std::string> await_resume();
+    detail::http::Transfer* t;
+  };
+  /// The next chunk (what has arrived, at most n bytes), or std::nullopt at the end of the body.
+  Next anext() { return Next{detail::http::TransferWait(t_, detail::http::Want::Some), n_, t_}; }
+
+ private:
+  detail::http::Transfer* t_;
+  std::size_t n_;
+};
+
+/// The body stream of a response (aiohttp's response.content, a StreamReader).
+class StreamContent {
+ public:
+  explicit StreamContent(detail::http::Transfer* t) : t_(t) {}
+  /// Up to `n` bytes as soon as some have arrived ("" at the end); n < 0 reads to the end.
+  Task<std::string> read(long long n = -1);
+  /// Whatever has arrived (at least one byte), "" at the end.
+  Task<std::string> readany() { return read(std::numeric_limits<long long>::max()); }
+  /// Iterate the body in chunks of at most n bytes, with flat memory: the transfer pauses while
+  /// the buffer is full.
+  ChunkIterator iter_chunked(std::size_t n) { return ChunkIterator(t_, n); }
+  /// Iterate whatever arrives.
+  ChunkIterator iter_any() { return ChunkIterator(t_, 256 * 1024); }
+  /// True once the whole body was received and consumed.
+  bool at_eof() const noexcept { return t_->eof(); }
+
+ private:
+  detail::http::Transfer* t_;
+};
+
+/// A response (aiohttp.ClientResponse), returned once the status line and headers are in; the
+/// body streams after. Move-only. Releasing it (release(), close(), aexit or destruction)
+/// before the body is complete closes its connection; a fully read one goes back to the pool.
+class ClientResponse {
+ public:
+  int status = 0;
+  std::string reason;
+  Headers headers;
+  /// The final URL (after redirects).
+  std::string url;
+  /// The request method.
+  std::string method;
+  /// The MIME type of Content-Type, lower-cased, without parameters ("application/octet-stream"
+  /// when the header is absent), and its charset parameter ("" if none).
+  std::string content_type;
+  std::string charset;
+  /// "1.1", "2", ...
+  std::string version;
+
+  /// status < 400.
+  bool ok() const noexcept { return status < 400; }
+  /// Throws ClientResponseError{status} for a status of 400 or more (releasing the response).
+  void raise_for_status() {
+    if (status >= 400) {
+      release();
+      throw ClientResponseError(status, reason, url);
+    }
+  }
+  /// The whole body (cached: a second call returns it again). ClientPayloadError if it is larger
+  /// than the session's max_body_size or broke off; timeouts as ClientTimeout describes.
+  Task<std::string> read();
+  /// The body as text (the bytes as they are; no transcoding).
+  Task<std::string> text();
+  /// The body parsed as JSON; JSON null for an empty body. ContentTypeError if the Content-Type
+  /// is not application/json (or application/...+json), unless `content_type` is std::nullopt.
+  /// Malformed JSON raises asyncio::ValueError (Python's json.JSONDecodeError is one).
+  Task<nlohmann::json> json(std::optional<std::string> content_type = std::string("application/json"));
+  /// The body stream (aiohttp's response.content).
+  StreamContent& content() noexcept { return content_; }
+  /// Give the connection back (or close it if the body is unfinished). Idempotent.
+  void release() noexcept {
+    if (t_ && !t_->done()) t_->abort(std::make_exception_ptr(ClientConnectionError("Connection closed")));
+    released_ = true;
+  }
+  void close() noexcept { release(); }
+  bool closed() const noexcept { return released_ || !t_ || t_->done(); }
+
+  /// async context manager: `async with resp:` releases it at the end.
+  detail::Ready<ClientResponse&> aenter() noexcept { return {*this}; }
+  detail::Ready<bool> aexit(std::exception_ptr) noexcept {
+    release();
+    return {false};
+  }
+
+  ClientResponse(ClientResponse&& o) noexcept
+      : status(o.status),
+        reason(std::move(o.reason)),
+        headers(std::move(o.headers)),
+        url(std::move(o.url)),
+        method(std::move(o.method)),
+        content_type(std::move(o.content_type)),
+        charset(std::move(o.charset)),
+        version(std::move(o.version)),
+        t_(std::move(o.t_)),
+        content_(t_.get()),
+        body_(std::move(o.body_)),
+        released_(o.released_) {}
+  ClientResponse& operator=(ClientResponse&&) = delete;
+  ClientResponse(const ClientResponse&) = delete;
+  ~ClientResponse() = default;
+
+  /// Machinery: built by ClientSession from a transfer whose headers are in.
+  ClientResponse(std::unique_ptr<detail::http::Transfer> t, std::string method_);
+
+ private:
+  std::unique_ptr<detail::http::Transfer> t_;
+  StreamContent content_;
+  std::optional<std::string> body_;
+  bool released_ = false;
+};
+
+class ClientSession;
+
+/// What session.get(...) returns: await it for the response (`co_await session.get(url)`), or
+/// use it as an async context manager (`async with session.get(url) as response:`), which
+/// releases the response at the end. Nothing is sent until it is awaited (it is lazy, like the
+/// coroutine in Python).
+class RequestContextManager {
+ public:
+  explicit RequestContextManager(Task<ClientResponse> t) : task_(std::move(t)) {}
+  auto operator co_await() && noexcept { return std::move(task_).operator co_await(); }
+  auto operator co_await() & noexcept { return task_.operator co_await(); }
+  Task<ClientResponse&> aenter();
+  Task<bool> aexit(std::exception_ptr) {
+    if (resp_) resp_->release();
+    co_return false;
+  }
+
+ private:
+  Task<ClientResponse> task_;
+  std::optional<ClientResponse> resp_;
+};
+
+/// aiohttp.ClientSession: one connection pool, shared by every request made through it.
+/// Default-constructible; an async context manager (closed at the end of the block); close it
+/// with `co_await session.close()` otherwise — a session destroyed unclosed is reported through
+/// the loop's exception handler ("Unclosed client session") and then cleaned up.
+/// The session binds to the loop of its first request and serves only that loop.
+class ClientSession {
+ public:
+  ClientSession() : ClientSession(SessionOptions{}) {}
+  explicit ClientSession(SessionOptions opts)
+      : opts_(std::make_shared<SessionOptions>(std::move(opts))),
+        multi_(std::make_shared<detail::http::Multi>(opts_->limit, opts_->limit_per_host)) {}
+  ClientSession(ClientSession&&) noexcept = default;
+  ClientSession& operator=(ClientSession&& o) noexcept {
+    if (this != &o) {
+      destroy();
+      opts_ = std::move(o.opts_);
+      multi_ = std::move(o.multi_);
+    }
+    return *this;
+  }
+  ~ClientSession() { destroy(); }
+
+  /// Any method: `request("OPTIONS", url, {...})`.
+  RequestContextManager request(std::string method, std::string url, RequestOptions opts = {});
+  RequestContextManager get(std::string url, RequestOptions opts = {}) { return request("GET", std::move(url), std::move(opts)); }
+  RequestContextManager post(std::string url, RequestOptions opts = {}) { return request("POST", std::move(url), std::move(opts)); }
+  RequestContextManager put(std::string url, RequestOptions opts = {}) { return request("PUT", std::move(url), std::move(opts)); }
+  RequestContextManager patch(std::string url, RequestOptions opts = {}) { return request("PATCH", std::move(url), std::move(opts)); }
+  RequestContextManager delete_(std::string url, RequestOptions opts = {}) { return request("DELETE", std::move(url), std::move(opts)); }
+  RequestContextManager head(std::string url, RequestOptions opts = {}) {
+    if (!opts.allow_redirects) return request("HEAD", std::move(url), std::move(opts));
+    opts.allow_redirects = false;  // aiohttp: head() does not follow redirects by default
+    return request("HEAD", std::move(url), std::move(opts));
+  }
+  RequestContextManager options(std::string url, RequestOptions opts = {}) { return request("OPTIONS", std::move(url), std::move(opts)); }
+
+  /// Close every connection; requests still in flight fail with ClientConnectionError. Idempotent.
+  Task<void> close() {
+    if (multi_) multi_->shutdown();
+    co_return;
+  }
+  bool closed() const noexcept { return !multi_ || multi_->closed(); }
+  const SessionOptions& options() const noexcept { return *opts_; }
+
+  /// async context manager: `async with ClientSession() as session:`.
+  detail::Ready<ClientSession&> aenter() noexcept { return {*this}; }
+  Task<bool> aexit(std::exception_ptr) {
+    co_await close();
+    co_return false;
+  }
+
+  /// Introspection (tests): requests in curl right now, sockets watched on the loop, and
+  /// whether curl's timer is armed on the loop.
+  std::size_t active_requests() const noexcept { return multi_ ? multi_->transfer_count() : 0; }
+  std::size_t open_sockets() const noexcept { return multi_ ? multi_->socket_count() : 0; }
+  bool timer_armed() const noexcept { return multi_ && multi_->timer_armed(); }
+
+ private:
+  void destroy() noexcept;
+  std::shared_ptr<SessionOptions> opts_;
+  std::shared_ptr<detail::http::Multi> multi_;
+};
+
+}  // namespace asyncio::http
+
+#include "detail/http_request.hpp"
