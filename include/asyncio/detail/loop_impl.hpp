@@ -111,6 +111,11 @@ inline const bool g_never_awaited_hook_installed = (g_never_awaited_hook = &repo
 // ------------------------------------------------------------------------------ CallbackNode
 inline void CallbackNode::run(Runnable* r, bool discard) {
   auto* n = static_cast<CallbackNode*>(r);
+  n->add_ref();  // the callback may drop its own registration (remove_reader inside it)
+  struct Unref {
+    CallbackNode* n;
+    ~Unref() { n->release(); }
+  } unref{n};
   if (!discard && !n->cancelled_) {
     try {
       n->invoke();
