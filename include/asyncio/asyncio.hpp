@@ -10,3 +10,5 @@
 #include "generators.hpp"
 #include "locks.hpp"
 #include "testing.hpp"
+#include "threads.hpp"
+#include "streams.hpp"

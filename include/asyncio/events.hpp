@@ -266,6 +266,8 @@ class EventLoop {
   /// A task is suspended on I/O: virtual time does not jump while any is.
   void io_wait_begin() noexcept { ++io_watchers_; }
   void io_wait_end() noexcept { --io_watchers_; }
+  /// Tasks suspended on I/O plus add_reader/add_writer watchers (0 once everything is cleaned up).
+  std::size_t io_waiter_count() const noexcept { return io_watchers_; }
   void add_signal_callback_node(int sig, detail::CallbackNode* n);
 
  private:

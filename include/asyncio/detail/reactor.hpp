@@ -1,0 +1,110 @@
+// The reactor's leaf awaitable: a task waiting for one direction of an edge-triggered IoHandle
+// after its syscall returned EAGAIN. One waiter per direction (the handle's reader / writer
+// slot); the slot is cleared when it fires, when the task is cancelled, and when the frame dies.
+#pragma once
+
+#include <coroutine>
+#include <utility>
+
+#include "../events.hpp"
+#include "core.hpp"
+
+namespace asyncio::detail {
+
+class IoWait final : public Waiter, public IoSlot {
+ public:
+  IoWait(EventLoop* loop, IoHandle* h, bool write) noexcept : loop_(loop), h_(h), write_(write) {
+    ready = &IoWait::fire;
+  }
+  IoWait(IoWait&& o) noexcept : IoWait(o.loop_, o.h_, o.write_) {}
+  IoWait(const IoWait&) = delete;
+  ~IoWait() { withdraw(); }
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    task_ = &require_task("stream I/O");
+    IoSlot*& s = slot();
+    if (s) throw RuntimeError(write_ ? "another task is already waiting to write to this stream"
+                                     : "another task is already waiting to read from this stream");
+    s = this;
+    waiting_ = true;
+    loop_->io_wait_begin();
+    task_->suspend_on(this, h);
+  }
+  void await_resume() {
+    if (cancelled_) task_->throw_cancelled();
+    task_->check_cancel();
+  }
+  bool cancel() noexcept override {
+    if (!waiting_) return false;
+    withdraw();
+    cancelled_ = true;
+    task_->wake();
+    return true;
+  }
+
+ private:
+  IoSlot*& slot() noexcept { return write_ ? h_->writer : h_->reader; }
+  void withdraw() noexcept {
+    if (!waiting_) return;
+    if (slot() == this) slot() = nullptr;
+    waiting_ = false;
+    loop_->io_wait_end();
+  }
+  static void fire(IoSlot* s) noexcept {
+    auto* self = static_cast<IoWait*>(s);
+    self->waiting_ = false;
+    self->loop_->io_wait_end();
+    self->task_->wake();
+  }
+  EventLoop* loop_;
+  IoHandle* h_;
+  TaskStateBase* task_ = nullptr;
+  bool write_;
+  bool waiting_ = false;
+  bool cancelled_ = false;
+};
+
+/// A task parked in a list until someone wakes the whole list (drain(), wait_closed(),
+/// serve_forever()). Cancelling unlinks it.
+struct ListWait final : Waiter, ListNode {
+  TaskStateBase* task = nullptr;
+  bool cancelled = false;
+  bool cancel() noexcept override {
+    if (!linked()) return false;
+    unlink();
+    cancelled = true;
+    task->wake();
+    return true;
+  }
+  ~ListWait() { unlink(); }
+};
+/// Awaits until `*ready` is true when checked, else parks in `list` until woken.
+struct ListWaitAwaiter {
+  List* list;
+  bool ready;
+  const char* what;
+  ListWait w{};
+  bool await_ready() const noexcept { return ready; }
+  void await_suspend(std::coroutine_handle<> h) {
+    w.task = &require_task(what);
+    list->push_back(&w);
+    w.task->suspend_on(&w, h);
+  }
+  void await_resume() {
+    if (!w.task) return;
+    if (w.cancelled) w.task->throw_cancelled();
+    w.task->check_cancel();
+  }
+};
+inline void wake_list(List& l) noexcept {
+  while (auto* w = static_cast<ListWait*>(l.pop_front())) w->task->wake();
+}
+
+/// Fire whatever waits on `h` (the stream was closed under it): waiters wake and retry.
+inline void io_fire_all(IoHandle& h) noexcept {
+  if (IoSlot* s = std::exchange(h.reader, nullptr)) s->ready(s);
+  if (IoSlot* s = std::exchange(h.writer, nullptr)) s->ready(s);
+}
+
+}  // namespace asyncio::detail

@@ -1,0 +1,554 @@
+// Bodies of streams.hpp: reader/writer coroutines, connecting, the server's accept loop.
+#pragma once
+
+#include <cctype>
+#include <cstddef>
+
+#include "../streams.hpp"
+
+namespace asyncio {
+
+// ------------------------------------------------------------------------------ StreamReader
+inline Task<std::string> StreamReader::read(long long n) {
+  detail::StreamRef s = s_;
+  if (!s) throw RuntimeError("stream handle is empty");
+  if (n == 0) co_return std::string();
+  if (n < 0) {
+    // Until EOF.
+    while (!s->eof_) {
+      if (!s->fill(s->rbuf_.size() + detail::StreamState::kReadChunk)) {
+        auto w = s->readable();
+        co_await w;
+      }
+    }
+    if (s->error()) std::rethrow_exception(s->error());
+    co_return s->rbuf_.take(s->rbuf_.size());
+  }
+  while (s->rbuf_.empty() && !s->eof_) {
+    if (!s->fill()) {
+      auto w = s->readable();
+      co_await w;
+    }
+  }
+  if (s->rbuf_.empty() && s->error()) std::rethrow_exception(s->error());
+  co_return s->rbuf_.take(static_cast<std::size_t>(n));
+}
+
+inline Task<std::string> StreamReader::readexactly(long long n) {
+  detail::StreamRef s = s_;
+  if (!s) throw RuntimeError("stream handle is empty");
+  if (n < 0) throw ValueError("readexactly size can not be less than zero");
+  if (s->error()) std::rethrow_exception(s->error());
+  std::size_t want = static_cast<std::size_t>(n);
+  while (s->rbuf_.size() < want) {
+    if (s->eof_) {
+      std::string partial = s->rbuf_.take(s->rbuf_.size());
+      throw IncompleteReadError(std::move(partial), n);
+    }
+    if (!s->fill(want - s->rbuf_.size())) {
+      auto w = s->readable();
+      co_await w;
+    }
+  }
+  co_return s->rbuf_.take(want);
+}
+
+inline Task<std::string> StreamReader::readuntil(std::string separator) {
+  detail::StreamRef s = s_;
+  if (!s) throw RuntimeError("stream handle is empty");
+  std::size_t seplen = separator.size();
+  if (seplen == 0) throw ValueError("Separator should be at least one-byte string");
+  if (s->error()) std::rethrow_exception(s->error());
+  std::size_t offset = 0, isep = 0;
+  for (;;) {
+    std::size_t buflen = s->rbuf_.size();
+    if (buflen - std::min(buflen, offset) >= seplen) {
+      std::size_t pos = s->rbuf_.view().find(separator, offset);
+      if (pos != std::string_view::npos) {
+        isep = pos;
+        break;
+      }
+      offset = buflen + 1 - seplen;
+      if (offset > s->limit_)
+        throw LimitOverrunError("Separator is not found, and chunk exceed the limit", offset);
+    }
+    if (s->eof_) {
+      std::string chunk = s->rbuf_.take(s->rbuf_.size());
+      throw IncompleteReadError(std::move(chunk), -1);
+    }
+    if (!s->fill()) {
+      auto w = s->readable();
+      co_await w;
+    }
+  }
+  if (isep > s->limit_) throw LimitOverrunError("Separator is found, but chunk is longer than limit", isep);
+  co_return s->rbuf_.take(isep + seplen);
+}
+
+namespace detail {
+/// readline's error handling outside a catch block (no co_await there; none needed here).
+inline std::string readline_recover(StreamState* s, std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (IncompleteReadError& x) {
+    return std::move(x.partial);
+  } catch (const LimitOverrunError& x) {
+    auto v = s->rbuf_.view();
+    if (v.size() > x.consumed && v[x.consumed] == '\n')
+      s->rbuf_.consume(x.consumed + 1);
+    else
+      s->rbuf_.clear();
+    throw ValueError(x.what());
+  }
+}
+}  // namespace detail
+
+inline Task<std::string> StreamReader::readline() {
+  detail::StreamRef s = s_;
+  std::exception_ptr err;
+  try {
+    std::string line = co_await readuntil("\n");
+    co_return line;
+  } catch (const IncompleteReadError&) {
+    err = std::current_exception();
+  } catch (const LimitOverrunError&) {
+    err = std::current_exception();
+  }
+  co_return detail::readline_recover(s.get(), err);
+}
+
+inline Task<std::optional<std::string>> StreamReader::anext() {
+  std::string line = co_await readline();
+  if (line.empty()) co_return std::nullopt;
+  co_return std::optional<std::string>(std::move(line));
+}
+
+// ------------------------------------------------------------------------------ StreamWriter
+inline Task<void> StreamWriter::drain() {
+  detail::StreamRef s = s_;
+  if (!s) throw RuntimeError("stream handle is empty");
+  if (s->error()) std::rethrow_exception(s->error());
+  if (s->is_closing()) co_await sleep(0);
+  if (s->closed()) {
+    if (s->error()) std::rethrow_exception(s->error());
+    if (s->is_closing() && s->closed()) throw ConnectionResetError("Connection lost");
+  }
+  auto w = s->drain_wait();
+  co_await w;
+  if (s->error()) std::rethrow_exception(s->error());
+}
+
+inline Task<void> StreamWriter::wait_closed() {
+  detail::StreamRef s = s_;
+  if (!s) throw RuntimeError("stream handle is empty");
+  auto w = s->closed_wait();
+  co_await w;
+}
+
+// ------------------------------------------------------------------------------ connecting
+namespace detail {
+
+inline std::exception_ptr combine_errors(std::vector<std::exception_ptr>& errs) {
+  if (errs.size() == 1) return errs[0];
+  std::string first = describe_exception(errs[0]);
+  bool same = true;
+  std::string all;
+  for (auto& e : errs) {
+    std::string d = describe_exception(e);
+    if (d != first) same = false;
+    if (!all.empty()) all += ", ";
+    all += d;
+  }
+  if (same) return errs[0];
+  return std::make_exception_ptr(OSError(0, "Multiple exceptions: " + all));
+}
+
+inline Task<std::vector<Address>> resolve(std::string host, int port, int family, int flags) {
+  Address a;
+  if (numeric_address(host, port, family, a)) co_return std::vector<Address>{a};
+  std::vector<Address> v = co_await to_thread(&getaddrinfo_blocking, host, port, family, flags);
+  co_return v;
+}
+
+inline void set_nodelay(int fd, int family) noexcept {
+  if (family == AF_INET || family == AF_INET6) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+}
+
+/// An IoHandle registered for the lifetime of this object.
+struct IoRegistration {
+  EventLoop* loop;
+  IoHandle h;
+  IoRegistration(EventLoop* l, int fd) : loop(l) {
+    h.fd = fd;
+    loop->io_register(&h);
+  }
+  IoRegistration(const IoRegistration&) = delete;
+  ~IoRegistration() { loop->io_unregister(&h); }
+};
+
+/// Connect a non-blocking socket to `a`; returns the connected fd or throws Python's error.
+inline Task<int> connect_one(Address a) {
+  FdGuard fd(::socket(a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) throw_os_error(errno, "socket()");
+  EventLoop& loop = get_running_loop();
+  int rc;
+  do {
+    rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&a.addr), a.len);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0) {
+    int err = errno;
+    if (err != EINPROGRESS && err != EAGAIN) throw_os_error(err, "Connect call failed " + a.repr());
+    IoRegistration reg(&loop, fd.get());
+    for (;;) {
+      IoWait w(&loop, &reg.h, true);
+      co_await w;
+      int soerr = 0;
+      socklen_t len = sizeof soerr;
+      ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &soerr, &len);
+      if (soerr == 0) break;
+      if (soerr != EINPROGRESS && soerr != EAGAIN) throw_os_error(soerr, "Connect call failed " + a.repr());
+    }
+  }
+  co_return fd.release();
+}
+
+inline Task<std::pair<StreamReader, StreamWriter>> connect_addresses(std::vector<Address> addrs, std::size_t limit,
+                                                                      std::string what) {
+  std::vector<std::exception_ptr> errs;
+  for (auto& a : addrs) {
+    std::exception_ptr e;
+    int fd = -1;
+    try {
+      fd = co_await connect_one(a);
+    } catch (const std::exception&) {
+      e = std::current_exception();
+    }
+    if (e) {
+      errs.push_back(e);
+      continue;
+    }
+    FdGuard g(fd);
+    set_nodelay(fd, a.family);
+    auto* st = new StreamState(&get_running_loop(), fd, true, limit);
+    g.release();
+    co_return std::pair<StreamReader, StreamWriter>{StreamReader(st), StreamWriter(st)};
+  }
+  if (errs.empty()) throw OSError(0, "getaddrinfo() returned empty list for " + what);
+  std::rethrow_exception(combine_errors(errs));
+}
+
+}  // namespace detail
+
+inline Task<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, int port, ConnectOptions opts) {
+  std::vector<detail::Address> addrs = co_await detail::resolve(host, port, opts.family, 0);
+  auto rw = co_await detail::connect_addresses(std::move(addrs), opts.limit, "'" + host + "'");
+  co_return rw;
+}
+
+namespace detail {
+inline Address unix_address(const std::string& path) {
+  Address a;
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  if (path.size() >= sizeof un.sun_path) throw OSError(ENAMETOOLONG, OSError::format(ENAMETOOLONG, path));
+  std::memcpy(un.sun_path, path.data(), path.size());
+  std::memcpy(&a.addr, &un, sizeof un);
+  a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  a.family = AF_UNIX;
+  a.socktype = SOCK_STREAM;
+  return a;
+}
+}  // namespace detail
+
+inline Task<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path, ConnectOptions opts) {
+  std::vector<detail::Address> addrs{detail::unix_address(path)};
+  auto rw = co_await detail::connect_addresses(std::move(addrs), opts.limit, "'" + path + "'");
+  co_return rw;
+}
+
+// ------------------------------------------------------------------------------ Server
+namespace detail {
+
+class ServerState;
+
+/// One listening socket: its edge-triggered registration, its accept step (a Runnable in the
+/// ready queue, like Python's _accept_connection callback) and its back-off timer.
+struct Listener final : Runnable, IoSlot {
+  struct Retry final : TimerNode {
+    Listener* owner = nullptr;
+  };
+  ServerState* srv = nullptr;
+  IoHandle io;
+  Retry retry;
+  int family = 0;
+  std::pair<std::string, int> name;
+};
+
+class ServerState {
+ public:
+  ServerState(EventLoop* loop, std::shared_ptr<ClientConnectedCallback> cb, ServerOptions opts)
+      : loop_(loop), cb_(std::move(cb)), opts_(opts) {}
+  ServerState(const ServerState&) = delete;
+
+  void add_ref() noexcept { ++refs_; }
+  void release() noexcept {
+    if (--refs_ == 0) {
+      close();
+      delete this;
+    }
+  }
+
+  void add_listener(int fd, int family) {
+    auto l = std::make_unique<Listener>();
+    l->srv = this;
+    l->io.fd = fd;
+    l->family = family;
+    l->name = sock_name(fd, false);
+    l->run_ = &ServerState::accept_step;
+    l->ready = &ServerState::listen_ready;
+    l->retry.owner = l.get();
+    l->retry.run_ = &ServerState::retry_fired;
+    loop_->io_register(&l->io);
+    listeners_.push_back(std::move(l));
+  }
+  void start() {
+    serving_ = true;
+    for (auto& l : listeners_) l->io.reader = l.get();
+  }
+  void close() noexcept {
+    if (closed_) return;
+    closed_ = true;
+    serving_ = false;
+    bool alive = find_loop(loop_id_) == loop_;
+    for (auto& l : listeners_) {
+      l->unlink();
+      if (alive && l->retry.in_heap()) loop_->remove_timer(&l->retry);
+      l->io.reader = nullptr;
+      if (alive) loop_->io_unregister(&l->io);
+      ::close(l->io.fd);
+    }
+    wake_list(waiters_);
+  }
+
+  EventLoop* loop_;
+  std::uint64_t loop_id_ = loop_->id();
+  std::shared_ptr<ClientConnectedCallback> cb_;
+  ServerOptions opts_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  List waiters_;  // serve_forever / wait_closed
+  std::uint32_t refs_ = 0;
+  bool serving_ = false;
+  bool closed_ = false;
+  bool serving_forever_ = false;
+
+ private:
+  static void listen_ready(IoSlot* s) noexcept {
+    auto* l = static_cast<Listener*>(s);
+    if (!l->linked()) l->srv->loop_->push_ready(l);
+  }
+  static void retry_fired(Runnable* r, bool discard) {
+    if (discard) return;
+    auto* l = static_cast<Listener::Retry*>(static_cast<TimerNode*>(r))->owner;
+    accept_step(l, false);
+  }
+  static void accept_step(Runnable* r, bool discard) {
+    if (discard) return;
+    auto* l = static_cast<Listener*>(r);
+    ServerState* srv = l->srv;
+    if (srv->closed_) return;
+    EventLoop* loop = srv->loop_;
+    for (int i = 0; i < std::max(1, srv->opts_.backlog); ++i) {
+      int fd = ::accept4(l->io.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        int err = errno;
+        if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+        if (err == EAGAIN || err == EWOULDBLOCK) {
+          l->io.reader = l;  // wait for the next edge
+          return;
+        }
+        if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+          // Python: log, stop accepting on this socket, retry after ACCEPT_RETRY_DELAY (1 s).
+          loop->call_exception_handler({"socket.accept() out of system resource", os_error(err, "accept"), {}});
+          loop->add_timer(&l->retry, loop->time() + 1.0);
+          return;
+        }
+        loop->call_exception_handler({"Error on accepting a connection", os_error(err, "accept"), {}});
+        l->io.reader = l;
+        return;
+      }
+      srv->connection_made(fd, l->family);
+    }
+    // Backlog's worth accepted in one step: let other callbacks run, then continue.
+    loop->push_ready(l);
+  }
+  void connection_made(int fd, int family) {
+    set_nodelay(fd, family);
+    StreamState* st = nullptr;
+    try {
+      st = new StreamState(loop_, fd, true, opts_.limit);
+    } catch (...) {
+      ::close(fd);
+      loop_->call_exception_handler({"Error setting up an accepted connection", std::current_exception(), {}});
+      return;
+    }
+    StreamReader r(st);
+    StreamWriter w(st);
+    loop_->create_task(client_connected(cb_, std::move(r), std::move(w)));
+  }
+  static Task<void> client_connected(std::shared_ptr<ClientConnectedCallback> cb, StreamReader r, StreamWriter w) {
+    StreamWriter keep = w;
+    std::exception_ptr e;
+    try {
+      co_await (*cb)(std::move(r), std::move(w));
+    } catch (const std::exception&) {
+      e = std::current_exception();
+    }
+    if (e) {
+      get_running_loop().call_exception_handler({"Unhandled exception in client_connected_cb", e,
+                                                 current_task() ? current_task()->get_name() : std::string()});
+      keep.close();
+    }
+  }
+};
+
+template <class F>
+std::shared_ptr<ClientConnectedCallback> wrap_client_cb(F f) {
+  using R = std::invoke_result_t<F&, StreamReader, StreamWriter>;
+  if constexpr (is_task<R>::value) {
+    static_assert(std::is_void_v<typename R::value_type>, "client_connected_cb must return Task<void>");
+    return std::make_shared<ClientConnectedCallback>(std::move(f));
+  } else {
+    return std::make_shared<ClientConnectedCallback>(
+        [f = std::move(f)](StreamReader r, StreamWriter w) mutable -> Task<void> {
+          f(std::move(r), std::move(w));
+          co_return;
+        });
+  }
+}
+
+inline int make_listener(const Address& a, const ServerOptions& o, bool multi) {
+  FdGuard fd(::socket(a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) throw_os_error(errno, "socket()");
+  int one = 1;
+  if (a.family != AF_UNIX) {
+    if (o.reuse_address) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (o.reuse_port && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+      throw_os_error(errno, "setsockopt(SO_REUSEPORT)");
+    if (a.family == AF_INET6 && multi) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&a.addr), a.len) < 0) {
+    int err = errno;
+    std::string s = std::strerror(err);
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    throw OSError(err, "[Errno " + std::to_string(err) + "] error while attempting to bind on address " + a.repr() +
+                           ": " + s);
+  }
+  if (::listen(fd.get(), o.backlog) < 0) throw_os_error(errno, "listen()");
+  return fd.release();
+}
+
+inline Server make_server(EventLoop* loop, std::shared_ptr<ClientConnectedCallback> cb, const std::vector<Address>& addrs,
+                          ServerOptions opts) {
+  auto* st = new ServerState(loop, std::move(cb), opts);
+  Server srv(st);  // closes the listeners made so far if a later one fails
+  for (auto& a : addrs) {
+    int fd = make_listener(a, opts, addrs.size() > 1);
+    try {
+      st->add_listener(fd, a.family);
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+  }
+  st->start();
+  return srv;
+}
+
+inline Task<Server> start_server_impl(std::shared_ptr<ClientConnectedCallback> cb, std::string host, int port,
+                                      ServerOptions opts) {
+  std::vector<Address> addrs = co_await resolve(host, port, opts.family, AI_PASSIVE);
+  // getaddrinfo may list an address twice (once per protocol); bind each once.
+  std::vector<Address> uniq;
+  for (auto& a : addrs) {
+    bool dup = false;
+    for (auto& u : uniq) dup = dup || (u.len == a.len && std::memcmp(&u.addr, &a.addr, a.len) == 0);
+    if (!dup) uniq.push_back(a);
+  }
+  co_return make_server(&get_running_loop(), std::move(cb), uniq, opts);
+}
+
+inline Task<Server> start_unix_server_impl(std::shared_ptr<ClientConnectedCallback> cb, std::string path,
+                                           ServerOptions opts) {
+  struct stat stt {};
+  if (!path.empty() && path[0] != '\0' && ::stat(path.c_str(), &stt) == 0 && S_ISSOCK(stt.st_mode))
+    ::unlink(path.c_str());
+  std::vector<Address> addrs{unix_address(path)};
+  co_return make_server(&get_running_loop(), std::move(cb), addrs, opts);
+}
+
+}  // namespace detail
+
+template <class F>
+Task<Server> start_server(F client_connected_cb, std::string host, int port, ServerOptions opts) {
+  return detail::start_server_impl(detail::wrap_client_cb(std::move(client_connected_cb)), std::move(host), port, opts);
+}
+template <class F>
+Task<Server> start_unix_server(F client_connected_cb, std::string path, ServerOptions opts) {
+  return detail::start_unix_server_impl(detail::wrap_client_cb(std::move(client_connected_cb)), std::move(path), opts);
+}
+
+inline Server::Server(detail::ServerState* s) noexcept : s_(s) {
+  if (s_) s_->add_ref();
+}
+inline Server::Server(const Server& o) noexcept : Server(o.s_) {}
+inline Server::~Server() {
+  if (s_) s_->release();
+}
+inline void Server::close() {
+  if (s_) s_->close();
+}
+inline bool Server::is_serving() const { return s_ && s_->serving_; }
+inline std::vector<ServerSocket> Server::sockets() const {
+  std::vector<ServerSocket> v;
+  if (!s_ || s_->closed_) return v;
+  for (auto& l : s_->listeners_) v.push_back(ServerSocket{l->io.fd, l->family, l->name});
+  return v;
+}
+inline int Server::port() const {
+  if (!s_ || s_->listeners_.empty()) return 0;
+  return s_->listeners_.front()->name.second;
+}
+inline EventLoop& Server::get_loop() const { return *s_->loop_; }
+
+inline Task<void> Server::wait_closed() {
+  Server keep = *this;
+  if (!keep.s_) co_return;
+  detail::ListWaitAwaiter w{&keep.s_->waiters_, keep.s_->closed_, "Server.wait_closed()"};
+  co_await w;
+}
+
+inline Task<void> Server::serve_forever() {
+  Server keep = *this;
+  if (!keep.s_ || keep.s_->closed_) throw RuntimeError("server is closed");
+  if (keep.s_->serving_forever_) throw RuntimeError("server is already being awaited on serve_forever()");
+  keep.s_->serving_forever_ = true;
+  bool cancelled = false;
+  std::string msg;
+  try {
+    detail::ListWaitAwaiter w{&keep.s_->waiters_, false, "Server.serve_forever()"};
+    co_await w;
+  } catch (const CancelledError& e) {
+    cancelled = true;
+    msg = e.message();
+  }
+  keep.s_->serving_forever_ = false;
+  keep.close();
+  if (cancelled) throw CancelledError(msg);
+  // close() was called elsewhere: Python cancels the serve_forever future.
+  throw CancelledError();
+}
+
+}  // namespace asyncio

@@ -1,0 +1,515 @@
+// streams.hpp: TCP and Unix streams, against Python asyncio peers and against ourselves.
+#include <asyncio/asyncio.hpp>
+
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "catch.hpp"
+#include "io_helpers.hpp"
+#include "trace.hpp"
+
+using namespace std::chrono_literals;
+
+#ifndef ASYNCIO_TESTS_DIR
+#define ASYNCIO_TESTS_DIR "tests"
+#endif
+
+namespace {
+std::string tests_dir() {
+  // The executable runs from the build tree; find tests/python next to this source file.
+  std::string f = __FILE__;
+  return f.substr(0, f.rfind('/'));
+}
+
+asyncio::Task<> echo_handler(asyncio::StreamReader r, asyncio::StreamWriter w) {
+  for (;;) {
+    std::string d = co_await r.read(65536);
+    if (d.empty()) break;
+    w.write(d);
+    co_await w.drain();
+  }
+  w.close();
+  co_await w.wait_closed();
+}
+
+std::string payload(int i, std::size_t size) {
+  std::string unit;
+  for (int k = 0; k < 251; ++k) unit.push_back(static_cast<char>((i * 7 + k) % 251));
+  std::string s;
+  s.reserve(size + 251);
+  while (s.size() < size) s += unit;
+  s.resize(size);
+  return s;
+}
+
+// The scenario of tests/python/streams_trace.py.
+using Step = std::function<asyncio::Task<std::string>(asyncio::StreamReader&)>;
+
+asyncio::Task<> trace_scenario(Trace& tr, std::string data, std::size_t limit, std::vector<Step> steps) {
+  // (a capturing lambda is built outside the co_await expression: GCC 12 miscompiles it there)
+  auto handler = [data](asyncio::StreamReader, asyncio::StreamWriter w) -> asyncio::Task<> {
+    w.write(data);
+    co_await w.drain();
+    co_await asyncio::sleep(0.05);
+    w.close();
+  };
+  auto server = co_await asyncio::start_server(handler, "127.0.0.1", 0);
+  auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", server.port(), {.limit = limit});
+  co_await asyncio::sleep(0.02);
+  for (auto& step : steps) {
+    try {
+      std::string r = co_await step(reader);
+      tr("ok {:?}", r);
+    } catch (const asyncio::IncompleteReadError& e) {
+      if (e.expected < 0)
+        tr("IncompleteReadError {:?} None", e.partial);
+      else
+        tr("IncompleteReadError {:?} {}", e.partial, e.expected);
+    } catch (const asyncio::LimitOverrunError& e) {
+      tr("LimitOverrunError {} {}", e.what(), e.consumed);
+    } catch (const asyncio::ValueError& e) {
+      tr("ValueError {}", e.what());
+    }
+  }
+  tr("at_eof {}", reader.at_eof() ? "True" : "False");
+  writer.close();
+  co_await writer.wait_closed();
+  server.close();
+  co_await server.wait_closed();
+}
+
+Step rl() { return [](asyncio::StreamReader& r) { return r.readline(); }; }
+Step rx(long long n) { return [n](asyncio::StreamReader& r) { return r.readexactly(n); }; }
+Step rd(long long n) { return [n](asyncio::StreamReader& r) { return r.read(n); }; }
+Step ru(std::string sep) { return [sep](asyncio::StreamReader& r) { return r.readuntil(sep); }; }
+
+asyncio::Task<> trace_main(Trace& tr) {
+  // (steps are built outside the co_await expressions: GCC 12 rule, see DESIGN.md 4b)
+  std::vector<Step> s1{rl(), rx(10), rd(-1)};
+  co_await trace_scenario(tr, "abc\ndefgh", 65536, std::move(s1));
+  std::vector<Step> s2{ru("\n"), rd(5), rl(), ru("!")};
+  co_await trace_scenario(tr, "0123456789abcdef\nxyz", 8, std::move(s2));
+  std::vector<Step> s3{ru("\n"), rx(3), rl(), rd(100)};
+  co_await trace_scenario(tr, "0123456789abcdefghij", 8, std::move(s3));
+}
+}  // namespace
+
+TEST_CASE("reader semantics match CPython (tests/python/streams_trace.py)") {
+  std::size_t fds = open_fd_count();
+  Trace tr;
+  asyncio::run(trace_main(tr));
+  // Python's repr uses b'..'; fmt's {:?} uses "..": compare modulo quoting.
+  std::vector<std::string> expected{
+      "ok \"abc\\n\"",
+      "IncompleteReadError \"defgh\" 10",
+      "ok \"\"",
+      "at_eof True",
+      "LimitOverrunError Separator is found, but chunk is longer than limit 16",
+      "ok \"01234\"",
+      "ValueError Separator is found, but chunk is longer than limit",
+      "IncompleteReadError \"xyz\" None",
+      "at_eof True",
+      "LimitOverrunError Separator is not found, and chunk exceed the limit 20",
+      "ok \"012\"",
+      "ValueError Separator is not found, and chunk exceed the limit",
+      "ok \"\"",
+      "at_eof True",
+  };
+  CHECK(tr.lines == expected);
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("our client against a Python asyncio echo server, 64 MiB through write+drain and readexactly") {
+  std::size_t fds = open_fd_count();
+  std::string cmd = "python3 " + tests_dir() + "/python/echo_server.py 2";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  char line[64] = {0};
+  REQUIRE(std::fgets(line, sizeof line, p));
+  int port = std::atoi(line);
+  REQUIRE(port > 0);
+  auto main = [port]() -> asyncio::Task<bool> {
+    {
+      auto [r, w] = co_await asyncio::open_connection("127.0.0.1", port);
+      w.write("hello\n");
+      w.writelines(std::vector<std::string>{"a", "b\n"});
+      co_await w.drain();
+      std::string l1 = co_await r.readline();
+      std::string l2 = co_await r.readline();
+      CHECK(l1 == "hello\n");
+      CHECK(l2 == "ab\n");
+      w.close();
+      co_await w.wait_closed();
+    }
+    auto [r, w] = co_await asyncio::open_connection("127.0.0.1", port);
+    std::string data = payload(3, 64u << 20);
+    auto rd = asyncio::create_task([](asyncio::StreamReader rr, std::size_t n) -> asyncio::Task<std::string> {
+      std::string got = co_await rr.readexactly(static_cast<long long>(n));
+      co_return got;
+    }(r, data.size()));
+    w.write(data);
+    CHECK(w.write_buffer_size() > 0);  // the kernel cannot take 64 MiB at once: it is buffered
+    co_await w.drain();
+    CHECK(w.write_buffer_size() <= 16 * 1024);
+    std::string got = co_await rd;
+    w.write_eof();
+    std::string rest = co_await r.read();
+    w.close();
+    co_await w.wait_closed();
+    co_return got == data && rest.empty();
+  };
+  CHECK(asyncio::run(main()));
+  CHECK(::pclose(p) == 0);
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("20 concurrent Python asyncio clients against our server, byte-exact, one sending 64 MiB") {
+  std::size_t fds = open_fd_count();
+  auto main = []() -> asyncio::Task<std::string> {
+    auto server = co_await asyncio::start_server(echo_handler, "127.0.0.1", 0);
+    std::string cmd = "python3 " + tests_dir() + "/python/echo_clients.py " + std::to_string(server.port()) +
+                      " 20 " + std::to_string(64 << 20);
+    // popen blocks: run it on a thread while the loop serves.
+    auto run_clients = [cmd] {
+      std::string o;
+      FILE* p = ::popen(cmd.c_str(), "r");
+      if (!p) return o;
+      char buf[256];
+      while (std::fgets(buf, sizeof buf, p)) o += buf;
+      ::pclose(p);
+      return o;
+    };
+    std::string out = co_await asyncio::to_thread(run_clients);
+    server.close();
+    co_await server.wait_closed();
+    co_return out;
+  };
+  std::string out = asyncio::run(main());
+  CHECK(out == "ok 20 " + std::to_string((64 << 20) + 19 * 100 * 1024) + "\n");
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("connect to a closed port raises ConnectionRefusedError naming the address") {
+  auto main = []() -> asyncio::Task<std::string> {
+    // Find a free port: bind, read it, close.
+    auto s = co_await asyncio::start_server(echo_handler, "127.0.0.1", 0);
+    int port = s.port();
+    s.close();
+    try {
+      co_await asyncio::open_connection("127.0.0.1", port);
+    } catch (const asyncio::ConnectionRefusedError& e) {
+      CHECK(e.errno_ == ECONNREFUSED);
+      co_return e.what();
+    }
+    co_return "no error";
+  };
+  std::size_t fds = open_fd_count();
+  std::string msg = asyncio::run(main());
+  CHECK(msg.find("[Errno 111]") == 0);
+  CHECK(msg.find("Connect call failed ('127.0.0.1', ") != std::string::npos);
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("a failed name lookup is an OSError naming the host; localhost resolves on the executor") {
+  auto main = []() -> asyncio::Task<> {
+    auto server = co_await asyncio::start_server(echo_handler, "127.0.0.1", 0);
+    auto [r, w] = co_await asyncio::open_connection("localhost", server.port(), {.family = AF_INET});
+    w.write("x");
+    std::string x = co_await r.read(1);
+    CHECK(x == "x");
+    auto peer = w.get_extra_info("peername");
+    CHECK(peer.first == "127.0.0.1");
+    CHECK(peer.second == server.port());
+    CHECK(w.get_extra_info("sockname").first == "127.0.0.1");
+    w.close();
+    bool failed = false;
+    try {
+      co_await asyncio::open_connection("no-such-host.invalid", 80);
+    } catch (const asyncio::OSError& e) {
+      failed = true;
+      CHECK(std::string(e.what()).find("no-such-host.invalid") != std::string::npos);
+    }
+    CHECK(failed);
+    server.close();
+  };
+  asyncio::run(main());
+}
+
+TEST_CASE("peer reset mid-read raises ConnectionResetError, never a crash or a hang") {
+  std::size_t fds = open_fd_count();
+  auto main = []() -> asyncio::Task<std::string> {
+    auto server = co_await asyncio::start_server(
+        [](asyncio::StreamReader r, asyncio::StreamWriter w) -> asyncio::Task<> {
+          co_await r.read(1);
+          // SO_LINGER 0 + close sends an RST.
+          linger lg{1, 0};
+          ::setsockopt(w.fileno(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+          w.abort();
+        },
+        "127.0.0.1", 0);
+    auto [r, w] = co_await asyncio::open_connection("127.0.0.1", server.port());
+    w.write("x");
+    std::string what = "no error";
+    try {
+      co_await asyncio::wait_for(r.read(100), 5.0);
+    } catch (const asyncio::ConnectionResetError& e) {
+      what = e.what();
+    }
+    // Writing to the reset connection: write() does not throw, drain() reports the error.
+    w.write("more");
+    bool drain_failed = false;
+    try {
+      co_await w.drain();
+    } catch (const asyncio::ConnectionError&) {
+      drain_failed = true;
+    }
+    CHECK(drain_failed);
+    w.close();
+    server.close();
+    co_return what;
+  };
+  std::string what = asyncio::run(main());
+  CHECK(what.find("[Errno 104] Connection reset by peer: ('127.0.0.1', ") == 0);
+  CHECK(open_fd_count() == fds);
+}
+
+namespace {
+asyncio::Task<> expect_cancelled(asyncio::TaskHandle<> t) {
+  bool c = false;
+  try {
+    co_await t;
+  } catch (const asyncio::CancelledError&) {
+    c = true;
+  }
+  CHECK(c);
+}
+}  // namespace
+
+TEST_CASE("cancelling tasks blocked in read, drain, open_connection and serve_forever leaves nothing behind") {
+  std::size_t fds = open_fd_count();
+  auto main = []() -> asyncio::Task<> {
+    auto& loop = asyncio::get_running_loop();
+    // A server that never reads.
+    auto server = co_await asyncio::start_server(
+        [](asyncio::StreamReader, asyncio::StreamWriter) -> asyncio::Task<> { co_await asyncio::sleep(3600); }, "127.0.0.1",
+        0);
+    auto [r, w] = co_await asyncio::open_connection("127.0.0.1", server.port());
+
+    // read
+    auto t1 = asyncio::create_task([](asyncio::StreamReader rr) -> asyncio::Task<> { co_await rr.read(10); }(r));
+    co_await asyncio::sleep(0.01);
+    CHECK(loop.io_waiter_count() == 1);
+    t1.cancel();
+    co_await expect_cancelled(t1);
+    CHECK(loop.io_waiter_count() == 0);
+
+    // read under wait_for
+    bool timed_out = false;
+    try {
+      co_await asyncio::wait_for(r.read(10), 0.02);
+    } catch (const asyncio::TimeoutError&) {
+      timed_out = true;
+    }
+    CHECK(timed_out);
+    CHECK(loop.io_waiter_count() == 0);
+
+    // drain: fill the pipe until drain has to wait
+    auto t2 = asyncio::create_task([](asyncio::StreamWriter ww) -> asyncio::Task<> {
+      std::string chunk(1 << 20, 'x');
+      for (;;) {
+        ww.write(chunk);
+        co_await ww.drain();
+      }
+    }(w));
+    co_await asyncio::sleep(0.05);
+    CHECK_FALSE(t2.done());
+    t2.cancel();
+    co_await expect_cancelled(t2);
+    timed_out = false;
+    try {
+      co_await asyncio::wait_for(w.drain(), 0.02);
+    } catch (const asyncio::TimeoutError&) {
+      timed_out = true;
+    }
+    CHECK(timed_out);
+    w.abort();
+
+    // open_connection to a listener whose accept queue is full: the connect stays pending.
+    int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(lfd, 0);
+    socklen_t len = sizeof a;
+    ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+    int lport = ntohs(a.sin_port);
+    std::vector<asyncio::StreamWriter> fillers;
+    bool pending_seen = false;
+    for (int i = 0; i < 8 && !pending_seen; ++i) {
+      auto t3 = asyncio::create_task(asyncio::open_connection("127.0.0.1", lport));
+      co_await asyncio::sleep(0.05);
+      if (t3.done()) {
+        fillers.push_back(t3.result().second);
+        continue;
+      }
+      pending_seen = true;
+      CHECK(loop.io_waiter_count() == 1);
+      t3.cancel();
+      bool c = false;
+      try {
+        co_await t3;
+      } catch (const asyncio::CancelledError&) {
+        c = true;
+      }
+      CHECK(c);
+      CHECK(loop.io_waiter_count() == 0);
+    }
+    CHECK(pending_seen);
+    for (auto& f : fillers) f.close();
+    ::close(lfd);
+
+    // serve_forever
+    auto t4 = asyncio::create_task([](asyncio::Server s) -> asyncio::Task<> { co_await s.serve_forever(); }(server));
+    co_await asyncio::sleep(0.01);
+    t4.cancel();
+    co_await expect_cancelled(t4);
+    CHECK_FALSE(server.is_serving());
+    CHECK(server.sockets().empty());
+    CHECK(asyncio::testing::timer_count(loop) >= 1);  // the never-reading handler's sleep
+  };
+  asyncio::run(main());
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("accepting under fd exhaustion logs, backs off and keeps serving") {
+  std::size_t fds = open_fd_count();
+  rlimit old{};
+  ::getrlimit(RLIMIT_NOFILE, &old);
+  std::vector<std::string> logged;
+  auto main = [&]() -> asyncio::Task<int> {
+    auto& loop = asyncio::get_running_loop();
+    loop.set_exception_handler([&](const asyncio::ExceptionContext& c) { logged.push_back(c.message); });
+    auto server = co_await asyncio::start_server(echo_handler, "127.0.0.1", 0);
+    // Leave room for a few more fds only.
+    int maxfd = 0;
+    for (int fd = 0; fd < 4096; ++fd)
+      if (::fcntl(fd, F_GETFD) >= 0) maxfd = fd;
+    rlimit lim = old;
+    lim.rlim_cur = static_cast<rlim_t>(maxfd + 1 + 3);
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    // RLIMIT_NOFILE bounds fd numbers: fill every free number, then give three back.
+    std::vector<int> dummies;
+    for (;;) {
+      int d = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (d < 0) break;
+      dummies.push_back(d);
+    }
+    for (int k = 0; k < 3 && !dummies.empty(); ++k) {
+      ::close(dummies.back());
+      dummies.pop_back();
+    }
+    std::vector<asyncio::StreamWriter> clients;
+    std::vector<asyncio::StreamReader> readers;
+    for (int i = 0; i < 6; ++i) {
+      try {
+        auto [r, w] = co_await asyncio::open_connection("127.0.0.1", server.port());
+        readers.push_back(r);
+        clients.push_back(w);
+      } catch (const asyncio::OSError& e) {
+        UNSCOPED_INFO(e.what());
+        CHECK(e.errno_ == EMFILE);
+        break;
+      }
+      co_await asyncio::sleep(0.01);
+    }
+    co_await asyncio::sleep(0.2);  // no spinning here: the listener waits on its retry timer
+    for (int d : dummies) ::close(d);
+    ::setrlimit(RLIMIT_NOFILE, &old);
+    int served = 0;
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      clients[i].write("ping");
+      std::string got = co_await asyncio::wait_for(readers[i].readexactly(4), 5.0);
+      if (got == "ping") ++served;
+      clients[i].close();
+    }
+    auto [r, w] = co_await asyncio::open_connection("127.0.0.1", server.port());
+    w.write("new");
+    std::string got = co_await asyncio::wait_for(r.readexactly(3), 5.0);
+    CHECK(got == "new");
+    w.close();
+    server.close();
+    co_return served + static_cast<int>(clients.size()) * 100;
+  };
+  int res = asyncio::run(main());
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  int nclients = res / 100, served = res % 100;
+  CHECK(nclients >= 1);
+  CHECK(served == nclients);  // every pending connection was served once fds freed up
+  REQUIRE_FALSE(logged.empty());
+  CHECK(logged.front() == "socket.accept() out of system resource");
+  CHECK(logged.size() <= 3);  // one report per back-off period, no spinning
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("Unix-domain streams, line iteration and write_eof") {
+  std::size_t fds = open_fd_count();
+  std::string path = "/tmp/asyncio_test_" + std::to_string(::getpid()) + ".sock";
+  auto main = [path]() -> asyncio::Task<std::vector<std::string>> {
+    auto server = co_await asyncio::start_unix_server(
+        [](asyncio::StreamReader r, asyncio::StreamWriter w) -> asyncio::Task<> {
+          int n = 0;
+          while (auto line = co_await r.anext()) {
+            ++n;
+            w.write("echo: " + *line);
+          }
+          w.write("lines: " + std::to_string(n) + "\n");
+          co_await w.drain();
+          w.close();
+        },
+        path);
+    auto [r, w] = co_await asyncio::open_unix_connection(path);
+    CHECK(w.get_extra_info("peername").first == path);
+    w.write("one\ntwo\nthree");
+    w.write_eof();
+    std::vector<std::string> lines;
+    while (auto l = co_await r.anext()) lines.push_back(*l);
+    CHECK(r.at_eof());
+    w.close();
+    co_await w.wait_closed();
+    CHECK(w.is_closing());
+    server.close();
+    co_await server.wait_closed();
+    co_return lines;
+  };
+  auto lines = asyncio::run(main());
+  CHECK(lines == std::vector<std::string>{"echo: one\n", "echo: two\n", "echo: threelines: 3\n"});
+  ::unlink(path.c_str());
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("reuse_port lets two servers share a port; port 0 and sockets()") {
+  auto main = []() -> asyncio::Task<> {
+    auto a = co_await asyncio::start_server(echo_handler, "127.0.0.1", 0, {.reuse_port = true});
+    auto b = co_await asyncio::start_server(echo_handler, "127.0.0.1", a.port(), {.reuse_port = true});
+    CHECK(a.port() == b.port());
+    CHECK(a.sockets().size() == 1);
+    CHECK(a.sockets()[0].getsockname() == std::pair<std::string, int>{"127.0.0.1", a.port()});
+    bool failed = false;
+    try {
+      co_await asyncio::start_server(echo_handler, "127.0.0.1", a.port());
+    } catch (const asyncio::OSError& e) {
+      failed = e.errno_ == EADDRINUSE;
+    }
+    CHECK(failed);
+    a.close();
+    b.close();
+  };
+  asyncio::run(main());
+}
