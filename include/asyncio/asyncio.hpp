@@ -12,3 +12,4 @@
 #include "testing.hpp"
 #include "threads.hpp"
 #include "streams.hpp"
+#include "subprocess.hpp"
