@@ -30,6 +30,13 @@ class CancelledError {
   std::string msg_;
 };
 
+/// Raised by run() / Runner::run() when Ctrl-C (SIGINT) cancelled the main task (Python's
+/// KeyboardInterrupt). Like CancelledError it is a BaseException: NOT a std::exception.
+class KeyboardInterrupt {
+ public:
+  const char* what() const noexcept { return "KeyboardInterrupt"; }
+};
+
 /// Python's RuntimeError: wrong use of the loop (no running loop, loop closed, run() nested…).
 class RuntimeError : public virtual std::runtime_error {
  public:

@@ -1,6 +1,10 @@
 // asyncio/runners.hpp — asyncio.run() and asyncio.Runner.
 #pragma once
 
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <memory>
 #include <utility>
 
@@ -65,7 +69,31 @@ class Runner {
     if (detail::tl_running_loop) throw RuntimeError("Runner.run() cannot be called from a running event loop");
     lazy_init();
     auto h = loop_->create_task(std::move(coro));
-    return loop_->run_until_complete(h);
+    // Python 3.11: on the main thread, with SIGINT at its default disposition, the first Ctrl-C
+    // cancels the main task (run then raises KeyboardInterrupt) and a second one stops the
+    // process at once (the default action is restored and the signal re-raised).
+    struct sigaction cur {};
+    ::sigaction(SIGINT, nullptr, &cur);
+    bool sigint = ::getpid() == static_cast<pid_t>(::syscall(SYS_gettid)) && cur.sa_handler == SIG_DFL &&
+                  !detail::g_sigint_armed.load();
+    bool interrupted = false;
+    if (sigint) {
+      detail::g_sigint_count = 0;
+      detail::g_sigint_armed = true;
+      loop_->add_signal_handler(SIGINT, [h, &interrupted]() mutable {
+        if (!h.done()) {
+          interrupted = true;
+          h.cancel();
+        }
+      });
+    }
+    SigintGuard guard{sigint ? loop_.get() : nullptr};
+    try {
+      return loop_->run_until_complete(h);
+    } catch (const CancelledError&) {
+      if (interrupted && h.uncancel() == 0) throw KeyboardInterrupt();
+      throw;
+    }
   }
   void close() {
     if (state_ != State::Initialized) {
@@ -91,6 +119,14 @@ class Runner {
   }
 
  private:
+  struct SigintGuard {
+    EventLoop* loop;
+    ~SigintGuard() {
+      if (!loop) return;
+      loop->remove_signal_handler(SIGINT);
+      detail::g_sigint_armed = false;
+    }
+  };
   enum class State { Initial, Initialized, Closed };
   void lazy_init() {
     if (state_ == State::Closed) throw RuntimeError("Runner is closed");
