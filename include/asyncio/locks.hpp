@@ -8,13 +8,16 @@
 
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "detail/core.hpp"
 #include "detail/ready.hpp"
 #include "events.hpp"
 #include "exceptions.hpp"
+#include "task.hpp"
 
 namespace asyncio {
 
@@ -190,3 +193,196 @@ inline bool SemaphoreWaiter::await_resume() {
 }  // namespace detail
 
 }  // namespace asyncio
+
+// ====================================================================== Lock, Event, Condition, Barrier
+
+namespace asyncio {
+
+class Lock;
+class Event;
+class Condition;
+
+namespace detail {
+/// A queued Lock.acquire() (Python's waiter future in Lock._waiters). See detail/locks_impl.hpp.
+struct LockWaiter;
+/// A queued Event.wait() / Condition.wait() (a future in the primitive's _waiters).
+struct SignalWaiter;
+/// `auto held = co_await x.hold();` for Lock and Condition: releases when destroyed.
+template <class M>
+class ReleaseGuard {
+ public:
+  ReleaseGuard() = default;
+  explicit ReleaseGuard(M* m) noexcept : m_(m) {}
+  ReleaseGuard(ReleaseGuard&& o) noexcept : m_(std::exchange(o.m_, nullptr)) {}
+  ReleaseGuard& operator=(ReleaseGuard&& o) noexcept {
+    if (this != &o) {
+      release();
+      m_ = std::exchange(o.m_, nullptr);
+    }
+    return *this;
+  }
+  ~ReleaseGuard() { release(); }
+  /// Release early (no-op if already released).
+  void release() {
+    if (auto* m = std::exchange(m_, nullptr)) m->release();
+  }
+  bool owns() const noexcept { return m_ != nullptr; }
+
+ private:
+  M* m_ = nullptr;
+};
+}  // namespace detail
+
+/// Python's asyncio.Lock: a non-reentrant mutex for tasks. FIFO: a woken waiter keeps its place
+/// (a newcomer cannot overtake it); a waiter cancelled after being woken wakes the next one.
+class Lock {
+ public:
+  Lock() = default;
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+  bool locked() const noexcept { return locked_; }
+  /// `co_await lock.acquire()` → true once the lock is held by the calling task.
+  detail::LockWaiter acquire();
+  /// Unlock; RuntimeError("Lock is not acquired.") if it is not locked.
+  void release() {
+    if (!locked_) throw RuntimeError("Lock is not acquired.");
+    locked_ = false;
+    wake_up_first();
+  }
+
+  using Guard = detail::ReleaseGuard<Lock>;
+  struct HoldAwaiter;
+  /// `auto held = co_await lock.hold();` — acquire; released when `held` is destroyed.
+  HoldAwaiter hold();
+  /// async context manager: `async with lock:` is async_with(lock, body).
+  detail::LockWaiter aenter();
+  detail::Ready<bool> aexit(std::exception_ptr) {
+    release();
+    return {false};
+  }
+
+  /// Introspection: tasks queued in acquire() (including woken ones not yet resumed).
+  std::size_t waiter_count() const noexcept { return waiters_.size(); }
+
+ private:
+  friend struct detail::LockWaiter;
+  void wake_up_first() noexcept;
+  detail::List waiters_;
+  std::size_t live_ = 0;  // queued waiters that are not cancelled
+  bool locked_ = false;
+};
+
+/// Python's asyncio.Event: wait() blocks until set() is called; clear() resets it.
+class Event {
+ public:
+  Event() = default;
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+
+  bool is_set() const noexcept { return value_; }
+  /// Set the flag and wake every waiter (each resumes on the next loop iteration).
+  void set() noexcept;
+  void clear() noexcept { value_ = false; }
+  /// `co_await ev.wait()` → true once the flag is set (at once if it already is).
+  detail::SignalWaiter wait();
+
+  std::size_t waiter_count() const noexcept { return waiters_.size(); }
+
+ private:
+  friend struct detail::SignalWaiter;
+  detail::List waiters_;
+  bool value_ = false;
+};
+
+/// Python's asyncio.Condition, over its own Lock or a Lock you pass (`Condition c(lock)`).
+/// wait()/notify() require the lock to be held (RuntimeError otherwise). As in Python 3.13, a
+/// waiter that fails (e.g. is cancelled) after being notified passes the notification on.
+class Condition {
+ public:
+  Condition() : lock_(&own_) {}
+  explicit Condition(Lock& lock) : lock_(&lock) {}
+  Condition(const Condition&) = delete;
+  Condition& operator=(const Condition&) = delete;
+
+  bool locked() const noexcept { return lock_->locked(); }
+  detail::LockWaiter acquire();
+  void release() { lock_->release(); }
+
+  /// Release the lock, wait for notify(), re-acquire the lock (always, even when cancelled).
+  Task<bool> wait();
+  /// Wait until `predicate()` is truthy; returns its last value.
+  template <class P>
+  Task<std::decay_t<std::invoke_result_t<P&>>> wait_for(P predicate);
+  /// Wake up to `n` waiters (they resume once they re-acquire the lock).
+  void notify(std::size_t n = 1) {
+    if (!locked()) throw RuntimeError("cannot notify on un-acquired lock");
+    do_notify(n);
+  }
+  void notify_all() { notify(waiters_.size()); }
+
+  using Guard = detail::ReleaseGuard<Condition>;
+  struct HoldAwaiter;
+  HoldAwaiter hold();
+  detail::LockWaiter aenter();
+  detail::Ready<bool> aexit(std::exception_ptr) {
+    release();
+    return {false};
+  }
+
+  std::size_t waiter_count() const noexcept { return waiters_.size(); }
+
+ private:
+  friend struct detail::SignalWaiter;
+  void do_notify(std::size_t n) noexcept;
+  Lock own_;
+  Lock* lock_;
+  detail::List waiters_;
+};
+
+/// Python 3.11's asyncio.Barrier(parties): `co_await b.wait()` blocks until `parties` tasks
+/// wait, then releases them all and returns each one's arrival index (0..parties-1). abort()
+/// breaks it (waiters get BrokenBarrierError); reset() breaks the current round and refills.
+class Barrier {
+ public:
+  explicit Barrier(int parties) : parties_(parties) {
+    if (parties < 1) throw ValueError("parties must be > 0");
+  }
+  Barrier(const Barrier&) = delete;
+  Barrier& operator=(const Barrier&) = delete;
+
+  Task<int> wait();
+  Task<void> reset();
+  Task<void> abort();
+  int parties() const noexcept { return parties_; }
+  /// Tasks waiting in the filling phase.
+  int n_waiting() const noexcept { return state_ == State::Filling ? count_ : 0; }
+  bool broken() const noexcept { return state_ == State::Broken; }
+
+  /// async context manager: `async with barrier as index` (aenter waits).
+  Task<int> aenter() { return wait(); }
+  detail::Ready<bool> aexit(std::exception_ptr) { return {false}; }
+
+ private:
+  enum class State { Filling, Draining, Resetting, Broken };
+  // wait_for predicates (named types: GCC 12 mishandles lambdas declared in coroutine bodies)
+  struct NotBusy {
+    Barrier* b;
+    bool operator()() const noexcept { return b->state_ != State::Draining && b->state_ != State::Resetting; }
+  };
+  struct NotFilling {
+    Barrier* b;
+    bool operator()() const noexcept { return b->state_ != State::Filling; }
+  };
+  Task<void> block();
+  Task<void> wait_released();
+  void exit_round();
+  Condition cond_;
+  int parties_;
+  int count_ = 0;
+  State state_ = State::Filling;
+};
+
+}  // namespace asyncio
+
+#include "detail/locks_impl.hpp"
