@@ -329,13 +329,12 @@ class Sleep final : public Waiter, public TimerNode {
   bool cancelled_ = false;
 };
 template <>
-class Sleep<void> final : public Waiter, public TimerNode {
+class Sleep<void> {
  public:
   explicit Sleep(double delay) : inner_(delay, Unit{}) {}
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) { inner_.await_suspend(h); }
   void await_resume() { inner_.await_resume(); }
-  bool cancel() noexcept override { return inner_.cancel(); }
 
  private:
   Sleep<Unit> inner_;

@@ -647,6 +647,33 @@ inline void EventLoop::run_ready_batch() {
 #pragma GCC diagnostic pop
 #endif
 
+namespace detail {
+/// epoll_wait with a nanosecond timeout (epoll_pwait2, Linux ≥ 5.11): a 1 µs deadline must not
+/// sleep a whole millisecond. Falls back to epoll_wait rounding up to milliseconds, as CPython.
+inline int epoll_wait_precise(int epfd, epoll_event* evs, int max, double timeout) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+  static bool have_pwait2 = true;
+  if (have_pwait2) {
+    timespec ts{};
+    timespec* tp = nullptr;
+    if (timeout >= 0) {
+      double t = std::min(timeout, 1e6);
+      ts.tv_sec = static_cast<time_t>(t);
+      ts.tv_nsec = static_cast<long>((t - static_cast<double>(ts.tv_sec)) * 1e9);
+      tp = &ts;
+    }
+    int n = ::epoll_pwait2(epfd, evs, max, tp, nullptr);
+    if (n >= 0) return n;
+    if (errno != ENOSYS) return 0;  // EINTR
+    have_pwait2 = false;
+  }
+#endif
+  int ms = timeout < 0 ? -1 : (timeout > 1e6 ? 1000000000 : static_cast<int>(std::ceil(timeout * 1e3)));
+  int n = ::epoll_wait(epfd, evs, max, ms);
+  return n < 0 ? 0 : n;
+}
+}  // namespace detail
+
 inline void EventLoop::run_once() {
   double timeout;
   if (!ready_.empty() || stopping_ || ts_pending_.load(std::memory_order_relaxed)) {
@@ -662,12 +689,18 @@ inline void EventLoop::run_once() {
   } else {
     timeout = -1;
   }
-  int ms = timeout < 0 ? -1 : (timeout > 1e6 ? 1000000000 : static_cast<int>(std::ceil(timeout * 1e3)));
   epoll_event evs[128];
-  double t0 = (virtual_ && ms != 0) ? real_time() : 0.0;
-  int n = ::epoll_wait(epoll_fd_, evs, 128, ms);
-  if (n < 0) n = 0;  // EINTR
-  if (virtual_ && ms != 0) advance_virtual(virtual_now_ + (real_time() - t0));
+  int n = 0;
+  if (timeout == 0 && io_watchers_ == 0 && fds_.empty() && sig_handlers_.empty()) {
+    // Nothing can be ready on an fd we care about (thread-safe callbacks are seen through
+    // ts_pending_): skip the syscall. This keeps sleep(0) and task switches off the kernel.
+  } else {
+    double t0 = (virtual_ && timeout != 0) ? real_time() : 0.0;
+    // A deadline closer than the kernel's timer slack (50 µs) is polled, not slept on: sleeping
+    // would overshoot it several times over.
+    n = detail::epoll_wait_precise(epoll_fd_, evs, 128, (timeout > 0 && timeout < 5e-5) ? 0.0 : timeout);
+    if (virtual_ && timeout != 0) advance_virtual(virtual_now_ + (real_time() - t0));
+  }
   for (int i = 0; i < n; ++i) {
     std::uint64_t tag = evs[i].data.u64;
     if (!(tag & 1u)) {
@@ -703,8 +736,10 @@ inline void EventLoop::run_once() {
     if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && e.writer && !e.writer->linked()) ready_.push_back(e.writer);
   }
   drain_threadsafe();
-  double end = time() + 1e-9;
-  while (!timers_.empty() && timers_.top()->when_ < end) ready_.push_back(timers_.pop());
+  if (!timers_.empty()) {  // one clock read per iteration, and none when no timer is armed
+    double end = time() + 1e-9;
+    while (!timers_.empty() && timers_.top()->when_ < end) ready_.push_back(timers_.pop());
+  }
   run_ready_batch();
 }
 
