@@ -9,6 +9,7 @@
 #include "contexts.hpp"
 #include "generators.hpp"
 #include "locks.hpp"
+#include "queues.hpp"
 #include "testing.hpp"
 #include "threads.hpp"
 #include "streams.hpp"
