@@ -10,6 +10,7 @@
 #include "generators.hpp"
 #include "locks.hpp"
 #include "queues.hpp"
+#include "timeouts.hpp"
 #include "testing.hpp"
 #include "threads.hpp"
 #include "streams.hpp"
