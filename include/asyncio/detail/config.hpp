@@ -4,17 +4,9 @@
 #include <coroutine>
 
 // Symmetric transfer is a guaranteed tail call under clang at every optimisation level and with
-// sanitizers, but not under GCC (at -O0 and under ASan each transfer nests a stack frame, and a
-// million synchronously completing awaits overflow the stack). On GCC we therefore bounce through
-// a trampoline in the task driver: the transfer is recorded and the driver resumes it.
-#ifndef ASYNCIO_SYMMETRIC_TRANSFER
-#if defined(__clang__)
-#define ASYNCIO_SYMMETRIC_TRANSFER 1
-#else
-#define ASYNCIO_SYMMETRIC_TRANSFER 0
-#endif
-#endif
-
+// sanitizers, but not under GCC at -O0/-O1/-Og or with ASan (each transfer nests a stack frame,
+// and a million synchronously completing awaits overflow the stack). There we bounce through a
+// trampoline in the task driver: the transfer is recorded and the driver resumes it.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define ASYNCIO_SANITIZED 1
 #elif defined(__has_feature)
@@ -24,6 +16,19 @@
 #endif
 #ifndef ASYNCIO_SANITIZED
 #define ASYNCIO_SANITIZED 0
+#endif
+
+// GCC makes the transfer a tail call with sibling-call optimisation (-O2, -O3, -Os) and no
+// ASan/TSan; the macros cannot tell -O1/-Og from -O2, so GCC users building with -O1 or -Og
+// and deep await chains should define ASYNCIO_SYMMETRIC_TRANSFER=0.
+#ifndef ASYNCIO_SYMMETRIC_TRANSFER
+#if defined(__clang__)
+#define ASYNCIO_SYMMETRIC_TRANSFER 1
+#elif defined(__OPTIMIZE__) && !defined(__NO_INLINE__) && !ASYNCIO_SANITIZED
+#define ASYNCIO_SYMMETRIC_TRANSFER 1
+#else
+#define ASYNCIO_SYMMETRIC_TRANSFER 0
+#endif
 #endif
 
 namespace asyncio::detail {

@@ -1,84 +1,127 @@
 // Per-thread size-class free lists for coroutine frames and task states, so spawning and awaiting
-// do not hit malloc. Blocks are plain ::operator new memory, so a block freed on another thread
-// just joins that thread's list. Disabled under sanitizers so ASan still sees every use-after-free.
+// do not hit malloc. Blocks are carved from 256 KiB chunks that are never returned to the
+// system: a block stays valid memory forever, so a frame allocated on one thread and freed on
+// another simply joins the freeing thread's list, and a thread that exits hands its free blocks
+// to a process-wide list that the next pool adopts. Memory is therefore bounded by the peak
+// number of live frames, and reused. Disabled under sanitizers so ASan still sees every
+// use-after-free.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <mutex>
 #include <new>
+#include <vector>
 
 #include "config.hpp"
 
 namespace asyncio::detail {
 
-class FramePool {
- public:
-  static constexpr std::size_t kGranule = 16;
-  static constexpr std::size_t kClasses = 64;  // blocks up to 1 KiB are pooled
-  static constexpr std::size_t kMaxCachedBytes = std::size_t(64) << 20;  // per thread
-
-  FramePool() = default;
-  FramePool(const FramePool&) = delete;
-  FramePool& operator=(const FramePool&) = delete;
-  ~FramePool() {
-    for (auto& head : heads_) {
-      while (head) {
-        Block* b = head;
-        head = b->next;
-        ::operator delete(b);
-      }
-    }
-  }
-
-  void* allocate(std::size_t n) {
-    std::size_t c = (n + kGranule - 1) / kGranule;
-    if (c >= kClasses) return ::operator new(n);
-    if (Block* b = heads_[c]) {
-      heads_[c] = b->next;
-      cached_ -= c * kGranule;
-      return b;
-    }
-    return ::operator new(c * kGranule);
-  }
-
-  void deallocate(void* p, std::size_t n) noexcept {
-    std::size_t c = (n + kGranule - 1) / kGranule;
-    if (c >= kClasses || cached_ + c * kGranule > kMaxCachedBytes) {
-      ::operator delete(p);
-      return;
-    }
-    auto* b = static_cast<Block*>(p);
-    b->next = heads_[c];
-    heads_[c] = b;
-    cached_ += c * kGranule;
-  }
-
- private:
-  struct Block {
-    Block* next;
-  };
-  Block* heads_[kClasses] = {};
-  std::size_t cached_ = 0;
+struct FrameBlock {
+  FrameBlock* next;
 };
 
-inline FramePool& frame_pool() {
-  thread_local FramePool pool;
-  return pool;
+inline constexpr std::size_t kFrameGranule = 16;
+inline constexpr std::size_t kFrameClasses = 64;  // blocks up to 1 KiB are pooled
+inline constexpr std::size_t kFrameChunk = 256 * 1024;
+
+/// Free blocks left behind by exited threads, and every chunk ever made (kept reachable).
+struct FrameOrphans {
+  std::mutex mu;
+  FrameBlock* heads[kFrameClasses] = {};
+  std::atomic<bool> any{false};
+  std::vector<void*> chunks;
+  static FrameOrphans& get() {
+    static FrameOrphans* o = new FrameOrphans;  // never destroyed: blocks outlive static destructors
+    return *o;
+  }
+};
+
+/// Trivially constructible and destructible, so thread_local access is a plain TLS load.
+struct FramePoolData {
+  FrameBlock* heads[kFrameClasses];
+  char* cur;
+  char* end;
+  bool reaper_armed;
+};
+inline thread_local FramePoolData tl_frame_pool{};
+
+/// Hands a dying thread's free blocks to the process-wide list.
+struct FramePoolReaper {
+  ~FramePoolReaper() {
+    auto& o = FrameOrphans::get();
+    std::lock_guard<std::mutex> g(o.mu);
+    for (std::size_t c = 0; c < kFrameClasses; ++c) {
+      while (FrameBlock* b = tl_frame_pool.heads[c]) {
+        tl_frame_pool.heads[c] = b->next;
+        b->next = o.heads[c];
+        o.heads[c] = b;
+        o.any.store(true, std::memory_order_relaxed);
+      }
+    }
+    tl_frame_pool.cur = tl_frame_pool.end = nullptr;
+  }
+};
+
+[[gnu::noinline]] inline void* frame_alloc_slow(std::size_t c) {
+  FramePoolData& p = tl_frame_pool;
+  if (!p.reaper_armed) {
+    p.reaper_armed = true;
+    thread_local FramePoolReaper reaper;
+    (void)reaper;
+  }
+  auto& o = FrameOrphans::get();
+  if (o.any.load(std::memory_order_relaxed)) {
+    std::lock_guard<std::mutex> g(o.mu);
+    if (FrameBlock* b = o.heads[c]) {
+      o.heads[c] = b->next;
+      return b;
+    }
+  }
+  std::size_t sz = c * kFrameGranule;
+  if (static_cast<std::size_t>(p.end - p.cur) < sz) {
+    char* chunk = static_cast<char*>(::operator new(kFrameChunk));
+    {
+      std::lock_guard<std::mutex> g(o.mu);
+      o.chunks.push_back(chunk);
+    }
+    p.cur = chunk;
+    p.end = chunk + kFrameChunk;
+  }
+  void* r = p.cur;
+  p.cur += sz;
+  return r;
 }
 
 inline void* frame_alloc(std::size_t n) {
 #if ASYNCIO_SANITIZED
   return ::operator new(n);
 #else
-  return frame_pool().allocate(n);
+  std::size_t c = (n + kFrameGranule - 1) / kFrameGranule;
+  if (c >= kFrameClasses) return ::operator new(n);
+  FramePoolData& p = tl_frame_pool;
+  if (FrameBlock* b = p.heads[c]) {
+    p.heads[c] = b->next;
+    return b;
+  }
+  return frame_alloc_slow(c);
 #endif
 }
 
-inline void frame_free(void* p, std::size_t n) noexcept {
+inline void frame_free(void* ptr, std::size_t n) noexcept {
 #if ASYNCIO_SANITIZED
   (void)n;
-  ::operator delete(p);
+  ::operator delete(ptr);
 #else
-  frame_pool().deallocate(p, n);
+  std::size_t c = (n + kFrameGranule - 1) / kFrameGranule;
+  if (c >= kFrameClasses) {
+    ::operator delete(ptr);
+    return;
+  }
+  FramePoolData& p = tl_frame_pool;
+  auto* b = static_cast<FrameBlock*>(ptr);
+  b->next = p.heads[c];
+  p.heads[c] = b;
 #endif
 }
 
