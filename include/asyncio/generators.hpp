@@ -46,6 +46,13 @@ namespace asyncio {
 /// included), as Python's aclose() does. Destroying an AsyncGenerator that was not run to the end
 /// destroys the suspended frame: destructors run, but no code after the co_yield does (Python
 /// would schedule aclose() from the garbage collector; call aclose() yourself for that).
+/// Python's `try: ... finally: <cleanup, may await>` reads:
+///   std::exception_ptr pending;
+///   try { ... co_yield ...; } catch (...) { pending = std::current_exception(); }
+///   <cleanup, may co_await>;
+///   if (pending) std::rethrow_exception(pending);
+/// Unlike Python 3.11, a generator whose aclose() was cancelled is finished afterwards (3.11
+/// leaves it "already running" for ever).
 template <class T>
 class [[nodiscard]] AsyncGenerator {
   static_assert(!std::is_reference_v<T> && !std::is_void_v<T>, "AsyncGenerator<T>: T must be an object type");
