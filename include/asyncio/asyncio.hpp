@@ -11,6 +11,7 @@
 #include "locks.hpp"
 #include "queues.hpp"
 #include "timeouts.hpp"
+#include "taskgroups.hpp"
 #include "testing.hpp"
 #include "threads.hpp"
 #include "streams.hpp"
