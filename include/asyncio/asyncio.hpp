@@ -12,6 +12,7 @@
 #include "queues.hpp"
 #include "timeouts.hpp"
 #include "taskgroups.hpp"
+#include "futures.hpp"
 #include "testing.hpp"
 #include "threads.hpp"
 #include "streams.hpp"

@@ -32,6 +32,8 @@ namespace asyncio {
 class EventLoop;
 template <class T>
 class TaskHandle;
+template <class T>
+class Future;
 
 /// A durations argument: any std::chrono duration, or a double of seconds (Python's float).
 using Seconds = std::chrono::duration<double>;
@@ -191,6 +193,9 @@ class EventLoop {
   /// Schedule a coroutine as a task (see tasks.hpp for the free create_task).
   template <class T>
   TaskHandle<T> create_task(Task<T> coro, std::string name = {});
+  /// A pending Future<T> bound to this loop (futures.hpp).
+  template <class T = void>
+  Future<T> create_future();
 
   /// Run `fn(args...)` on `executor` (nullptr: the loop's default ThreadPoolExecutor, created on
   /// first use) and await its result: `auto r = co_await loop.run_in_executor(nullptr, f, x);`.

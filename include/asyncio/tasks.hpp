@@ -370,6 +370,8 @@ auto to_handle(A&& a) {
     return D(a);
   else if constexpr (is_task<D>::value)
     return create_task(std::move(a));
+  else if constexpr (std::is_lvalue_reference_v<A> && std::is_copy_constructible_v<D>)
+    return create_task(await_as_task<await_result_t<D>, D>(D(a)));  // copy a Future, never steal it
   else
     return create_task(await_as_task<await_result_t<D>, D>(std::move(a)));
 }
@@ -696,3 +698,6 @@ T EventLoop::run_until_complete(const TaskHandle<T>& x) {
 }
 
 }  // namespace asyncio
+
+// shield() and as_completed() (they build on Future and Queue).
+#include "detail/shield.hpp"

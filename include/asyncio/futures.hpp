@@ -1,0 +1,257 @@
+// asyncio/futures.hpp — Future<T> (Python's futures.py): a result that arrives later, set by
+// whoever holds the future (a callback, another task, another library).
+//
+// Future<T> is a shared handle: copies refer to the same future. Awaiting it from a task
+// suspends the task until the future is done; done callbacks run via call_soon, in the order
+// they were added, and a task's wake-up is one of them (so the same number of loop iterations
+// pass as in Python). Cancelling a task that awaits a future cancels the future, as in Python.
+// Create one with `asyncio::Future<T>()` (bound to the running loop) or `loop.create_future<T>()`.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "detail/core.hpp"
+#include "detail/outcome.hpp"
+#include "events.hpp"
+#include "exceptions.hpp"
+#include "tasks.hpp"
+
+namespace asyncio {
+
+template <class T = void>
+class Future;
+
+namespace detail {
+
+template <class T>
+struct FutureState : Pooled {
+  enum class St : std::uint8_t { Pending, Finished, Cancelled };
+  explicit FutureState(EventLoop* l) : loop(l) {}
+  ~FutureState() {
+    while (auto* n = static_cast<CompletionNode*>(callbacks.pop_front()))
+      if (!n->wake_task_ && n->run_) n->run_(n, true);
+  }
+  void add_ref() noexcept { ++refs; }
+  void release() noexcept {
+    if (--refs == 0) delete this;
+  }
+  bool done() const noexcept { return st != St::Pending; }
+  /// Python's __schedule_callbacks: every callback goes to the ready queue (call_soon).
+  void schedule_callbacks() noexcept {
+    while (auto* n = static_cast<CompletionNode*>(callbacks.pop_front())) {
+      if (n->wake_task_)
+        n->wake_task_->wake();
+      else
+        loop->push_ready(n);
+    }
+  }
+  void add_callback(CompletionNode* n) noexcept {
+    if (done()) {
+      if (n->wake_task_)
+        n->wake_task_->wake();
+      else
+        loop->push_ready(n);
+    } else {
+      callbacks.push_back(n);
+    }
+  }
+  bool cancel(std::string_view msg) {
+    if (done()) return false;
+    st = St::Cancelled;
+    cancel_msg = std::string(msg);
+    schedule_callbacks();
+    return true;
+  }
+  const char* state_name() const noexcept {
+    return st == St::Pending ? "PENDING" : st == St::Finished ? "FINISHED" : "CANCELLED";
+  }
+
+  EventLoop* loop;
+  std::uint32_t refs = 1;
+  St st = St::Pending;
+  Outcome<T> result;
+  std::string cancel_msg;
+  List callbacks;
+};
+
+/// co_await on a Future from a task.
+template <class T>
+struct FutureAwaiter final : Waiter {
+  FutureState<T>* st;
+  CompletionNode node;
+  TaskStateBase* task = nullptr;
+  bool suspended = false;
+
+  explicit FutureAwaiter(FutureState<T>* s) noexcept : st(s) { st->add_ref(); }
+  FutureAwaiter(FutureAwaiter&& o) noexcept : st(o.st) { st->add_ref(); }
+  FutureAwaiter(const FutureAwaiter&) = delete;
+  ~FutureAwaiter() {
+    node.unlink();
+    st->release();
+  }
+  bool await_ready() const noexcept { return st->done(); }
+  void await_suspend(std::coroutine_handle<> h) {
+    task = &require_task("awaiting a Future");
+    suspended = true;
+    node.wake_task_ = task;
+    st->add_callback(&node);
+    task->suspend_on(this, h);
+  }
+  /// Python: cancelling the task cancels the future it awaits.
+  bool cancel() noexcept override {
+    try {
+      return st->cancel(task->cancel_message());
+    } catch (...) {
+      return st->cancel({});
+    }
+  }
+  decltype(auto) await_resume() {
+    node.unlink();
+    if (suspended) task->check_cancel();
+    return Future<T>::result_of(st);
+  }
+};
+
+template <class T, class F>
+struct FutureCallback final : CompletionNode, Pooled {
+  FutureCallback(Future<T> f, F fn, std::uint64_t id) : fut(std::move(f)), f(std::move(fn)) {
+    run_ = &FutureCallback::run;
+    cb_id_ = id;
+  }
+  static void run(Runnable* r, bool discard) {
+    auto* self = static_cast<FutureCallback*>(r);
+    if (!discard) {
+      try {
+        if constexpr (std::is_invocable_v<F&, Future<T>&>)
+          self->f(self->fut);
+        else
+          self->f();
+      } catch (...) {
+        self->fut.get_loop().call_exception_handler(
+            {"Exception in callback (Future done callback)", std::current_exception(), {}});
+      }
+    }
+    delete self;
+  }
+  Future<T> fut;
+  F f;
+};
+
+}  // namespace detail
+
+template <class T>
+class Future {
+ public:
+  using value_type = T;
+  /// What result() and co_await give: T (copied) for copyable T, T& for move-only T.
+  using result_type = std::conditional_t<std::is_void_v<T> || std::is_reference_v<T> ||
+                                             std::is_copy_constructible_v<T>,
+                                         T, std::add_lvalue_reference_t<T>>;
+
+  /// A pending future bound to the running loop (RuntimeError if none runs).
+  Future() : Future(get_running_loop()) {}
+  /// A pending future bound to `loop` (what loop.create_future<T>() returns).
+  explicit Future(EventLoop& loop) : st_(new detail::FutureState<T>(&loop)) {}
+  Future(const Future& o) noexcept : st_(o.st_) { st_->add_ref(); }
+  Future(Future&& o) noexcept : st_(std::exchange(o.st_, nullptr)) {}
+  Future& operator=(Future o) noexcept {
+    std::swap(st_, o.st_);
+    return *this;
+  }
+  ~Future() {
+    if (st_) st_->release();
+  }
+
+  bool done() const noexcept { return st_->done(); }
+  bool cancelled() const noexcept { return st_->st == detail::FutureState<T>::St::Cancelled; }
+  /// The result; CancelledError if cancelled, InvalidStateError if not done, or the exception.
+  result_type result() const { return result_of(st_); }
+  /// The exception (null on success); CancelledError if cancelled; InvalidStateError if pending.
+  std::exception_ptr exception() const {
+    if (cancelled()) throw CancelledError(st_->cancel_msg);
+    if (!done()) throw InvalidStateError("Exception is not set.");
+    return st_->result.has_exception() ? st_->result.exception() : nullptr;
+  }
+  /// Complete with a value; InvalidStateError if already done. Callbacks run via call_soon.
+  template <class... U>
+  void set_result(U&&... v) {
+    check_pending();
+    st_->result.set_value(std::forward<U>(v)...);
+    st_->st = detail::FutureState<T>::St::Finished;
+    st_->schedule_callbacks();
+  }
+  /// Complete with an exception; InvalidStateError if already done. (Python forbids
+  /// StopIteration here; C++ has no such case.) A CancelledError cancels the future.
+  void set_exception(std::exception_ptr e) {
+    check_pending();
+    if (detail::is_cancelled_error(e)) throw TypeError("CancelledError cannot be set as a Future's exception");
+    st_->result.set_exception(std::move(e));
+    st_->st = detail::FutureState<T>::St::Finished;
+    st_->schedule_callbacks();
+  }
+  template <class E>
+    requires(!std::is_same_v<std::decay_t<E>, std::exception_ptr>)
+  void set_exception(E&& e) {
+    set_exception(std::make_exception_ptr(std::forward<E>(e)));
+  }
+  /// Cancel: false if already done; otherwise callbacks are scheduled and awaiters get
+  /// CancelledError(msg).
+  bool cancel(std::string_view msg = {}) { return st_->cancel(msg); }
+  /// Call `fn(future)` (or `fn()`) via call_soon once done (at once-scheduled if already done).
+  template <class F>
+  CallbackId add_done_callback(F fn) {
+    auto id = detail::next_callback_id();
+    st_->add_callback(new detail::FutureCallback<T, F>(*this, std::move(fn), id));
+    return id;
+  }
+  /// Remove a callback added by add_done_callback; returns how many were removed (0 or 1).
+  std::size_t remove_done_callback(CallbackId id) {
+    auto& lst = st_->callbacks;
+    for (auto* n = lst.sentinel()->next_; n != lst.sentinel(); n = n->next_) {
+      auto* c = static_cast<detail::CompletionNode*>(n);
+      if (!c->wake_task_ && c->cb_id_ == id) {
+        c->unlink();
+        c->run_(c, true);
+        return 1;
+      }
+    }
+    return 0;
+  }
+  EventLoop& get_loop() const noexcept { return *st_->loop; }
+
+  detail::FutureAwaiter<T> operator co_await() const noexcept { return detail::FutureAwaiter<T>(st_); }
+  friend bool operator==(const Future& a, const Future& b) noexcept { return a.st_ == b.st_; }
+
+  static result_type result_of(detail::FutureState<T>* st) {
+    if (st->st == detail::FutureState<T>::St::Cancelled) throw CancelledError(st->cancel_msg);
+    if (!st->done()) throw InvalidStateError("Result is not set.");
+    if constexpr (std::is_void_v<T>) {
+      st->result.peek();
+    } else if constexpr (std::is_reference_v<T> || std::is_copy_constructible_v<T>) {
+      return st->result.peek();
+    } else {
+      if (st->result.has_exception()) std::rethrow_exception(st->result.exception());
+      return st->result.stored();
+    }
+  }
+
+ private:
+  void check_pending() const {
+    if (st_->done())
+      throw InvalidStateError(std::string(st_->state_name()) + ": <Future " +
+                              (cancelled() ? "cancelled" : "finished") + ">");
+  }
+  detail::FutureState<T>* st_;
+};
+
+template <class T>
+Future<T> EventLoop::create_future() {
+  return Future<T>(*this);
+}
+
+}  // namespace asyncio
