@@ -25,11 +25,24 @@ class Task;
 
 namespace detail {
 
-/// Set by the event loop module: reports a never-awaited coroutine when debug mode is on.
-inline void (*g_never_awaited_hook)(void* frame) = nullptr;
+/// Where a coroutine was defined (debug mode records it for the never-awaited report).
+struct CoroOrigin {
+  const char* file;
+  unsigned line;
+  const char* function;
+};
+/// True while a debug-mode loop runs on this thread: new coroutine frames record their origin.
+inline thread_local bool tl_track_origins = false;
+/// Set by the event loop module: interns an origin / reports a never-awaited coroutine.
+inline const CoroOrigin* (*g_intern_origin)(const char*, unsigned, const char*) = nullptr;
+inline void (*g_never_awaited_hook)(void* frame, const CoroOrigin* origin) = nullptr;
 
 struct PromiseBase : Pooled {
+  PromiseBase(const char* file, unsigned line, const char* fn) noexcept {
+    if (tl_track_origins && g_intern_origin) origin_ = g_intern_origin(file, line, fn);
+  }
   std::coroutine_handle<> continuation_;
+  const CoroOrigin* origin_ = nullptr;
   bool started_ = false;
   bool cancelled_exception_ = false;  // unhandled exception was a CancelledError
 
@@ -57,6 +70,9 @@ template <class T>
 struct TaskPromise : PromiseBase {
   Outcome<T> outcome_;
 
+  TaskPromise(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE(),
+              const char* fn = __builtin_FUNCTION()) noexcept
+      : PromiseBase(file, line, fn) {}
   Task<T> get_return_object() noexcept;
   void unhandled_exception() noexcept {
     outcome_.set_exception(std::current_exception());
@@ -73,6 +89,9 @@ template <>
 struct TaskPromise<void> : PromiseBase {
   Outcome<void> outcome_;
 
+  TaskPromise(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE(),
+              const char* fn = __builtin_FUNCTION()) noexcept
+      : PromiseBase(file, line, fn) {}
   Task<void> get_return_object() noexcept;
   void unhandled_exception() noexcept {
     outcome_.set_exception(std::current_exception());
@@ -147,7 +166,7 @@ class [[nodiscard]] Task {
   void reset() noexcept {
     if (h_) {
       if (!h_.promise().started_ && detail::g_never_awaited_hook)
-        detail::g_never_awaited_hook(h_.address());
+        detail::g_never_awaited_hook(h_.address(), h_.promise().origin_);
       h_.destroy();
       h_ = {};
     }

@@ -95,17 +95,31 @@ inline void signal_trampoline(int sig) noexcept {
   errno = saved;
 }
 
-inline void report_never_awaited(void* frame) {
+inline void report_never_awaited(void* frame, const CoroOrigin* origin) {
   bool debug = tl_running_loop ? tl_running_loop->get_debug() : env_flag("ASYNCIO_DEBUG");
   if (!debug) return;
   char buf[96];
   std::snprintf(buf, sizeof buf, "coroutine <frame %p> was never awaited", frame);
-  ExceptionContext ctx{buf, nullptr, {}};
+  std::string msg = buf;
+  if (origin)  // debug mode recorded where the coroutine is defined
+    msg = std::string("coroutine '") + origin->function + "' was never awaited\nCoroutine created at " +
+          origin->file + ":" + std::to_string(origin->line);
+  ExceptionContext ctx{msg, nullptr, {}};
   if (tl_running_loop)
     tl_running_loop->call_exception_handler(ctx);
   else
-    std::fprintf(stderr, "RuntimeWarning: %s\n", buf);
+    std::fprintf(stderr, "RuntimeWarning: %s\n", msg.c_str());
 }
+/// Debug mode: one record per coroutine definition, kept for the life of the process.
+inline const CoroOrigin* intern_origin(const char* file, unsigned line, const char* fn) {
+  static std::mutex mu;
+  static std::unordered_map<const char*, std::unordered_map<unsigned, std::unique_ptr<CoroOrigin>>> m;
+  std::lock_guard<std::mutex> g(mu);
+  auto& slot = m[file][line];
+  if (!slot) slot.reset(new CoroOrigin{file, line, fn});
+  return slot.get();
+}
+inline const bool g_intern_origin_installed = (g_intern_origin = &intern_origin, true);
 inline const bool g_never_awaited_hook_installed = (g_never_awaited_hook = &report_never_awaited, true);
 
 // ------------------------------------------------------------------------------ CallbackNode
@@ -753,11 +767,14 @@ inline void EventLoop::run_forever() {
       l->running_ = false;
       l->stopping_ = false;
       detail::tl_running_loop = nullptr;
+      detail::tl_track_origins = prev_track;
     }
-  } guard{this};
+    bool prev_track;
+  } guard{this, detail::tl_track_origins};
   running_ = true;
   thread_id_ = std::this_thread::get_id();
   detail::tl_running_loop = this;
+  detail::tl_track_origins = debug_;  // debug mode: coroutines record where they are defined
   for (;;) {
     run_once();
     if (stopping_) break;
