@@ -7,6 +7,7 @@ cd "$(dirname "$0")"
 source scripts/deps.sh
 asyncio_install_deps || exit 1
 JOBS=$(nproc)
+mkdir -p build
 passed=0; failed=0; status=0
 run_tree() {  # name, cxx, build type, sanitize, ctest filter
   local name=$1 cxx=$2 type=$3 san=$4 filter=${5:-}
