@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "asyncio.hpp"
+#include "generators.hpp"
 
 namespace asyncio::http {
 
@@ -208,6 +209,10 @@ class Headers {
 using Params = std::vector<std::pair<std::string, std::string>>;
 
 /// Per-request options (the keyword arguments of aiohttp's session.request()).
+/// GCC 12 mishandles temporaries of class type built inside a co_await expression (a braced
+/// list is rejected, "array used as initializer"; a std::string temporary is miscompiled). On
+/// GCC, build non-trivial options in a variable first (clang takes them inline):
+///   http::RequestOptions o{.headers = {{"X-Token", t}}};  auto r = co_await s.get(url, std::move(o));
 struct RequestOptions {
   Params params = {};
   Headers headers = {};
@@ -286,11 +291,11 @@ class StreamContent {
   Task<std::string> read(long long n = -1);
   /// Whatever has arrived (at least one byte), "" at the end.
   Task<std::string> readany() { return read(std::numeric_limits<long long>::max()); }
-  /// Iterate the body in chunks of at most n bytes, with flat memory: the transfer pauses while
-  /// the buffer is full.
-  ChunkIterator iter_chunked(std::size_t n) { return ChunkIterator(t_, n); }
+  /// Iterate the body in chunks of at most n bytes (an AsyncGenerator), with flat memory: the
+  /// transfer pauses while the buffer is full. `while (auto c = co_await gen.anext()) ...`
+  AsyncGenerator<std::string> iter_chunked(std::size_t n);
   /// Iterate whatever arrives.
-  ChunkIterator iter_any() { return ChunkIterator(t_, 256 * 1024); }
+  AsyncGenerator<std::string> iter_any() { return iter_chunked(256 * 1024); }
   /// True once the whole body was received and consumed.
   bool at_eof() const noexcept { return t_->eof(); }
 
@@ -346,7 +351,7 @@ class ClientResponse {
   bool closed() const noexcept { return released_ || !t_ || t_->done(); }
 
   /// async context manager: `async with resp:` releases it at the end.
-  detail::Ready<ClientResponse&> aenter() noexcept { return {*this}; }
+  detail::http::RefReady<ClientResponse> aenter() noexcept { return {this}; }
   detail::Ready<bool> aexit(std::exception_ptr) noexcept {
     release();
     return {false};
@@ -446,7 +451,7 @@ class ClientSession {
   const SessionOptions& options() const noexcept { return *opts_; }
 
   /// async context manager: `async with ClientSession() as session:`.
-  detail::Ready<ClientSession&> aenter() noexcept { return {*this}; }
+  detail::http::RefReady<ClientSession> aenter() noexcept { return {this}; }
   Task<bool> aexit(std::exception_ptr) {
     co_await close();
     co_return false;

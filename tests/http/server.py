@@ -15,11 +15,12 @@ Routes (plain and TLS):
   /html                a small page                  text/html
   /status/<n>          status n
   /bytes/<n>           n bytes, written in 64 KiB blocks (Content-Length set)
+  /chunked/<n>         n bytes, chunked transfer encoding (no Content-Length)
   /stall               headers and 5 bytes of a 100-byte body, then nothing
   /redirect/<n>        302 → /redirect/<n-1>, /redirect/0 → /json
   /echo                JSON of method, path, query, headers, body
   /stats               {"open", "max_open", "total"}: connections now, at most, ever
-  /reset-stats         zero max_open and total
+  /reset-stats         max_open = total = open (returns the stats)
 """
 import http.server
 import json
@@ -106,6 +107,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(BLOCK[:k])
                 n -= k
             return
+        if parts[0] == "chunked":
+            n = int(parts[1])
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            while n > 0:
+                k = min(n, 4096)
+                self.wfile.write(b"%x\r\n" % k + BLOCK[:k] + b"\r\n")
+                n -= k
+            self.wfile.write(b"0\r\n\r\n")
+            return
         if parts[0] == "stall":
             self.send_response(200)
             self.send_header("Content-Length", "100")
@@ -129,7 +141,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with lock:
                 stats["max_open"] = stats["open"]
                 stats["total"] = stats["open"]
-            return self.send(200, b"{}", "application/json")
+                return self.send(200, json.dumps(stats).encode(), "application/json")
         return self.send(404, b"not found")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = route

@@ -270,6 +270,15 @@ inline std::optional<std::string> ChunkIterator::Next::await_resume() {
   return std::nullopt;
 }
 
+inline AsyncGenerator<std::string> StreamContent::iter_chunked(std::size_t n) {
+  ChunkIterator it(t_, n);
+  for (;;) {
+    std::optional<std::string> chunk = co_await it.anext();
+    if (!chunk) break;
+    co_yield std::move(*chunk);
+  }
+}
+
 inline Task<std::string> StreamContent::read(long long n) {
   if (n < 0) {
     t_->accumulate_all();

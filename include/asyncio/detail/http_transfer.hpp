@@ -101,6 +101,15 @@ inline std::string quote(std::string_view s) {
 class Multi;
 class Transfer;
 
+/// An already-complete awaitable of a reference (aenter of the session and the response).
+template <class T>
+struct RefReady {
+  T* p;
+  bool await_ready() const noexcept { return true; }
+  void await_suspend(std::coroutine_handle<>) const noexcept {}
+  T& await_resume() const noexcept { return *p; }
+};
+
 /// What a task waits for on a transfer.
 enum class Want { Headers, Some, Done };
 
