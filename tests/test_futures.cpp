@@ -208,6 +208,15 @@ asyncio::Task<> as_completed() {
   co_await asyncio::gather(asyncio::return_exceptions, w);
   say("waiter cancelled {} H done {}", py(w.cancelled()), py(ts3[0].done()));
   co_await ts3[0];
+  std::vector<asyncio::TaskHandle<std::string>> ts4{asyncio::create_task(job("I", 1))};
+  auto ac4 = asyncio::as_completed(ts4);
+  try {
+    co_await asyncio::wait_for(*ac4.begin(), 0.5);
+  } catch (const asyncio::TimeoutError&) {
+    say("wait_for(next) timeout at {} I done {}", now(), py(ts4[0].done()));
+  }
+  std::string i = co_await ts4[0];
+  say("I {} at {}", i, now());
   check_clean();
 }
 

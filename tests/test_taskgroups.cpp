@@ -151,7 +151,7 @@ asyncio::Task<> failure() {
 
 asyncio::Task<> ext_body(asyncio::TaskGroup& tg) {
   tg.create_task(job("A", 1));
-  tg.create_task(job("B", 2));
+  tg.create_task(asyncio::sleep(2));
   co_await asyncio::sleep(0.1);
   say("body finished at {}", now());
 }
@@ -165,7 +165,7 @@ asyncio::Task<> runner() {
 }
 asyncio::Task<> ext_body2(asyncio::TaskGroup& tg) {
   tg.create_task(job("P", 0.5, true));
-  tg.create_task(job("Q", 2));
+  tg.create_task(asyncio::sleep(2));
   co_return;
 }
 asyncio::Task<> runner2() {
@@ -226,8 +226,27 @@ asyncio::Task<> with_timeout() {
   check_clean();
 }
 
+asyncio::Task<> grp_body(asyncio::TaskGroup& tg) {
+  tg.create_task(job("A", 1));
+  tg.create_task(asyncio::sleep(2));
+  co_return;
+}
+asyncio::Task<> grp() { co_await asyncio::async_with(asyncio::TaskGroup{}, grp_body); }
+asyncio::Task<> wait_for_group() {
+  try {
+    co_await asyncio::wait_for(grp(), 0.5);
+  } catch (const asyncio::TimeoutError&) {
+    say("wait_for TimeoutError at {}", now());
+  }
+  say("tasks left {}", asyncio::all_tasks().size());
+  check_clean();
+}
+
 }  // namespace
 
+TEST_CASE("TaskGroup: under wait_for, the timeout cancels the group and its children") {
+  replay("wait_for_group", wait_for_group);
+}
 TEST_CASE("TaskGroup: waits for all, tasks added while waiting, names, RuntimeErrors") { replay("basic", basic); }
 TEST_CASE("TaskGroup: first failure cancels siblings and body; ExceptionGroup of every error") {
   replay("failure", failure);

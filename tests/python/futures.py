@@ -145,6 +145,13 @@ async def as_completed():
     await asyncio.gather(w, return_exceptions=True)
     print("waiter cancelled", w.cancelled(), "H done", ts[0].done())
     await ts[0]
+    ts = [asyncio.create_task(job("I", 1))]
+    it = iter(asyncio.as_completed(ts))
+    try:
+        await asyncio.wait_for(next(it), 0.5)
+    except TimeoutError:
+        print("wait_for(next) timeout at", now(), "I done", ts[0].done())
+    print("I", await ts[0], "at", now())
 
 for f in (future_basic, future_cancel, shield, as_completed):
     print("==", f.__name__)

@@ -88,7 +88,7 @@ async def external_cancel():
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(job("A", 1))
-                tg.create_task(job("B", 2))
+                tg.create_task(asyncio.sleep(2))   # silent: Python cancels a set, in no fixed order
                 await asyncio.sleep(0.1)
                 print("body finished at", now())
         except asyncio.CancelledError:
@@ -104,7 +104,7 @@ async def external_cancel():
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(job("P", 0.5, fail=True))
-                tg.create_task(job("Q", 2))
+                tg.create_task(asyncio.sleep(2))
         except ExceptionGroup as eg:
             print("runner2 ExceptionGroup", len(eg.exceptions), "cancelling", asyncio.current_task().cancelling())
         try:
@@ -134,6 +134,17 @@ async def with_timeout():
     except* TimeoutError:
         print("child TimeoutError at", now())
 
-for f in (basic, failure, external_cancel, with_timeout):
+async def wait_for_group():
+    async def grp():
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(job("A", 1))
+            tg.create_task(asyncio.sleep(2))   # silent: Python cancels a set, in no fixed order
+    try:
+        await asyncio.wait_for(grp(), 0.5)
+    except TimeoutError:
+        print("wait_for TimeoutError at", now())
+    print("tasks left", len(asyncio.all_tasks()))
+
+for f in (basic, failure, external_cancel, with_timeout, wait_for_group):
     print("==", f.__name__)
     vtime.run(f())
