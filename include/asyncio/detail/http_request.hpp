@@ -234,6 +234,8 @@ inline Task<std::string> ClientResponse::read() {
   t_->accumulate_all();
   co_await detail::http::TransferWait(t_.get(), detail::http::Want::Done);
   if (t_->error()) std::rethrow_exception(t_->error());
+  if (t_->received() > t_->cap_)  // it had all arrived (into the stream buffer) before read()
+    throw ClientPayloadError("Response payload is larger than max_body_size (" + std::to_string(t_->cap_) + " bytes)");
   body_ = t_->take();
   co_return *body_;
 }

@@ -290,6 +290,8 @@ class Transfer : public ListNode {
   std::size_t available() const noexcept { return buf_.size() - off_; }
   bool eof() const noexcept { return done_ && available() == 0; }
   const std::exception_ptr& error() const noexcept { return error_; }
+  /// Body bytes received so far.
+  std::size_t received() const noexcept { return received_; }
   int status() const noexcept { return status_; }
   const std::string& reason() const noexcept { return reason_; }
   const std::string& version() const noexcept { return version_; }
