@@ -276,40 +276,42 @@ namespace detail {
 template <class T>
 class Sleep final : public Waiter, public TimerNode {
  public:
-  Sleep(double delay, T value) : delay_(delay), value_(std::move(value)) {
+  // Until armed, when_ holds the delay; flags_ bit 0 = cancelled. 64 bytes for sleep(d).
+  Sleep(double delay, T value) : value_(std::move(value)) {
     if (std::isnan(delay)) throw ValueError("Invalid delay: NaN (not a number)");
+    when_ = delay;
   }
-  Sleep(Sleep&& o) noexcept : delay_(o.delay_), value_(std::move(o.value_)) {}
+  Sleep(Sleep&& o) noexcept : value_(std::move(o.value_)) { when_ = o.when_; }
   Sleep(const Sleep&) = delete;
   ~Sleep() {
-    if (in_heap()) loop_->remove_timer(this);
+    if (in_heap()) task_->loop_->remove_timer(this);
     unlink();
   }
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) {
     task_ = &require_task("asyncio.sleep()");
-    loop_ = task_->loop_;
-    if (delay_ <= 0) {  // sleep(0): a bare yield, back of the ready queue
+    if (when_ <= 0) {  // sleep(0): a bare yield, back of the ready queue
       task_->yield_now(h);
       return;
     }
     run_ = &Sleep::fired;
-    loop_->add_timer(this, loop_->time() + delay_);
+    EventLoop* loop = task_->loop_;
+    loop->add_timer(this, loop->time() + when_);
     task_->suspend_on(this, h);
   }
   T await_resume() {
-    if (cancelled_) task_->throw_cancelled();
+    if (flags_ & 1u) task_->throw_cancelled();
     task_->check_cancel();
     return std::move(value_);
   }
   bool cancel() noexcept override {
     if (in_heap())
-      loop_->remove_timer(this);
+      task_->loop_->remove_timer(this);
     else if (linked())
       unlink();
     else
       return false;
-    cancelled_ = true;
+    flags_ |= 1u;
     task_->wake();
     return true;
   }
@@ -322,11 +324,8 @@ class Sleep final : public Waiter, public TimerNode {
     auto* self = static_cast<Sleep*>(static_cast<TimerNode*>(r));
     self->task_->wake();
   }
-  double delay_;
-  T value_;
   TaskStateBase* task_ = nullptr;
-  EventLoop* loop_ = nullptr;
-  bool cancelled_ = false;
+  [[no_unique_address]] T value_;
 };
 template <>
 class Sleep<void> {

@@ -38,10 +38,11 @@ struct Waiter {
 
 /// A deadline in the loop's timer heap. When due it moves to the ready queue and runs there.
 struct TimerNode : Runnable {
-  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  static constexpr std::uint32_t npos = static_cast<std::uint32_t>(-1);
   double when_ = 0;
   std::uint64_t seq_ = 0;
-  std::size_t heap_index_ = npos;
+  std::uint32_t heap_index_ = npos;
+  std::uint32_t flags_ = 0;  // free for the owner (keeps small awaiters small)
   bool in_heap() const noexcept { return heap_index_ != npos; }
 };
 
@@ -54,19 +55,19 @@ class TimerHeap {
   TimerNode* top() const noexcept { return h_.front(); }
 
   void push(TimerNode* n) {
-    n->heap_index_ = h_.size();
+    n->heap_index_ = static_cast<std::uint32_t>(h_.size());
     h_.push_back(n);
     sift_up(n->heap_index_);
   }
   void remove(TimerNode* n) noexcept {
+    if (n->heap_index_ == TimerNode::npos) return;
     std::size_t i = n->heap_index_;
-    if (i == TimerNode::npos) return;
     n->heap_index_ = TimerNode::npos;
     TimerNode* last = h_.back();
     h_.pop_back();
     if (last == n) return;
     h_[i] = last;
-    last->heap_index_ = i;
+    last->heap_index_ = static_cast<std::uint32_t>(i);
     if (i > 0 && less(last, h_[(i - 1) / 2]))
       sift_up(i);
     else
@@ -92,11 +93,11 @@ class TimerHeap {
       std::size_t p = (i - 1) / 2;
       if (!less(n, h_[p])) break;
       h_[i] = h_[p];
-      h_[i]->heap_index_ = i;
+      h_[i]->heap_index_ = static_cast<std::uint32_t>(i);
       i = p;
     }
     h_[i] = n;
-    n->heap_index_ = i;
+    n->heap_index_ = static_cast<std::uint32_t>(i);
   }
   void sift_down(std::size_t i) noexcept {
     TimerNode* n = h_[i];
@@ -107,11 +108,11 @@ class TimerHeap {
       if (c + 1 < sz && less(h_[c + 1], h_[c])) ++c;
       if (!less(h_[c], n)) break;
       h_[i] = h_[c];
-      h_[i]->heap_index_ = i;
+      h_[i]->heap_index_ = static_cast<std::uint32_t>(i);
       i = c;
     }
     h_[i] = n;
-    n->heap_index_ = i;
+    n->heap_index_ = static_cast<std::uint32_t>(i);
   }
   std::vector<TimerNode*> h_;
 };
