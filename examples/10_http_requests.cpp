@@ -1,0 +1,128 @@
+// 10_http_requests.cpp — "Contoh Praktis: Async HTTP Requests" (aiohttp), line for line.
+//
+//   async def fetch_url(session: aiohttp.ClientSession, url: str) -> dict:
+//       async with session.get(url) as response:
+//           return await response.json()
+//
+//   async def main():
+//       urls = [
+//           "https://api.github.com/users/python",
+//           "https://api.github.com/users/django",
+//           "https://api.github.com/users/fastapi",
+//       ]
+//       async with aiohttp.ClientSession() as session:
+//           # Fetch semua URL secara bersamaan
+//           tasks = [fetch_url(session, url) for url in urls]
+//           results = await asyncio.gather(*tasks)
+//           for result in results:
+//               print(f"User: {result.get('login')}")
+//
+//   asyncio.run(main())
+//
+// With no arguments the tour runs offline: an embedded server on 127.0.0.1 (built with our
+// start_server) answers /users/<name> with JSON shaped like GitHub's, and the three URLs point
+// at it. With URLs on the command line (e.g. the real https://api.github.com/users/python),
+// it fetches those instead.
+#include <asyncio/asyncio.hpp>
+#include <asyncio/http.hpp>
+
+#include <fmt/core.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace http = asyncio::http;
+
+asyncio::Task<nlohmann::json> fetch_url(http::ClientSession& session, std::string url) {
+  auto result = co_await asyncio::async_with(session.get(url), [](http::ClientResponse& response) -> asyncio::Task<nlohmann::json> {
+    auto data = co_await response.json();
+    co_return data;
+  });
+  co_return result;
+}
+
+// Python's f"{result.get('login')}": the string, or None when the key is missing.
+std::string py_str(const nlohmann::json& result, const char* key) {
+  if (!result.is_object() || !result.contains(key) || result[key].is_null()) return "None";
+  const auto& v = result[key];
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+asyncio::Task<> main_async(std::vector<std::string> urls) {
+  co_await asyncio::async_with(http::ClientSession{}, [&](http::ClientSession& session) -> asyncio::Task<> {
+    // Fetch semua URL secara bersamaan
+    std::vector<asyncio::Task<nlohmann::json>> tasks;
+    for (auto& url : urls) tasks.push_back(fetch_url(session, url));
+    auto results = co_await asyncio::gather(std::move(tasks));
+    for (auto& result : results) std::printf("User: %s\n", py_str(result, "login").c_str());
+  });
+}
+
+// ------------------------------------------------------------------ the embedded "GitHub"
+
+nlohmann::json github_user(const std::string& login) {
+  int id = 0;
+  for (char c : login) id = id * 31 + static_cast<unsigned char>(c) % 1000;
+  return {{"login", login},
+          {"id", id < 0 ? -id : id},
+          {"type", "Organization"},
+          {"html_url", "https://github.com/" + login},
+          {"url", "https://api.github.com/users/" + login},
+          {"public_repos", static_cast<int>(login.size()) * 7}};
+}
+
+// One keep-alive HTTP/1.1 connection: answer each "GET /users/<name>" until the client hangs up.
+asyncio::Task<> serve_github(asyncio::StreamReader reader, asyncio::StreamWriter writer) {
+  for (;;) {
+    std::string head;
+    bool closed = false;
+    try {
+      head = co_await reader.readuntil("\r\n\r\n");
+    } catch (const std::exception&) {  // EOF (IncompleteReadError) or an oversized head
+      closed = true;
+    }
+    if (closed) break;
+    std::size_t sp1 = head.find(' ');
+    std::size_t sp2 = head.find(' ', sp1 + 1);
+    std::string path = sp1 == std::string::npos ? "" : head.substr(sp1 + 1, sp2 - sp1 - 1);
+    int status = 200;
+    std::string body;
+    if (path.rfind("/users/", 0) == 0 && path.size() > 7) {
+      body = github_user(path.substr(7)).dump();
+    } else {
+      status = 404;
+      body = R"({"message":"Not Found"})";
+    }
+    writer.write(fmt::format("HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\n"
+                             "Content-Length: {}\r\n\r\n{}",
+                             status, status == 200 ? "OK" : "Not Found", body.size(), body));
+    bool lost = false;
+    try {
+      co_await writer.drain();
+    } catch (const std::exception&) {
+      lost = true;
+    }
+    if (lost) break;
+  }
+  writer.close();
+  co_await writer.wait_closed();
+}
+
+asyncio::Task<> tour(std::vector<std::string> urls) {
+  if (!urls.empty()) {
+    co_await main_async(urls);
+    co_return;
+  }
+  auto server = co_await asyncio::start_server(serve_github, "127.0.0.1", 0);
+  std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+  urls = {base + "/users/python", base + "/users/django", base + "/users/fastapi"};
+  co_await main_async(urls);
+  server.close();
+  co_await server.wait_closed();
+}
+
+int main(int argc, char** argv) {
+  std::vector<std::string> urls(argv + 1, argv + argc);
+  asyncio::run(tour(std::move(urls)));
+}
