@@ -62,10 +62,10 @@ asyncio::Task<> main_async(std::vector<std::string> urls) {
 // ------------------------------------------------------------------ the embedded "GitHub"
 
 nlohmann::json github_user(const std::string& login) {
-  int id = 0;
-  for (char c : login) id = id * 31 + static_cast<unsigned char>(c) % 1000;
+  unsigned id = 0;
+  for (char c : login) id = (id * 31 + static_cast<unsigned char>(c)) % 100000000u;
   return {{"login", login},
-          {"id", id < 0 ? -id : id},
+          {"id", id},
           {"type", "Organization"},
           {"html_url", "https://github.com/" + login},
           {"url", "https://api.github.com/users/" + login},
