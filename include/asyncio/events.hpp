@@ -192,7 +192,9 @@ class EventLoop {
 
   /// Schedule a coroutine as a task (see tasks.hpp for the free create_task).
   template <class T>
-  TaskHandle<T> create_task(Task<T> coro, std::string name = {});
+  TaskHandle<T> create_task(Task<T> coro);
+  template <class T>
+  TaskHandle<T> create_task(Task<T> coro, std::string name);
   /// A pending Future<T> bound to this loop (futures.hpp).
   template <class T = void>
   Future<T> create_future();
@@ -315,6 +317,7 @@ class EventLoop {
   bool virtual_ = false;
   bool in_handler_ = false;
   int sig_pipe_[2] = {-1, -1};
+  unsigned seen_signal_epoch_ = 0;
   std::unordered_map<int, std::pair<detail::CallbackNode*, void*>> sig_handlers_;  // node, saved sigaction
 };
 

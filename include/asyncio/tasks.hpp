@@ -205,21 +205,31 @@ using arg_result_t = typename arg_traits<std::remove_cvref_t<A>>::R;
 // ------------------------------------------------------------------ creating tasks
 
 template <class T>
-TaskHandle<T> EventLoop::create_task(Task<T> coro, std::string name) {
+TaskHandle<T> EventLoop::create_task(Task<T> coro) {
   if (closed_) throw RuntimeError("Event loop is closed");
   if (!coro.valid()) detail::throw_empty_task();
   check_thread("create_task");
   auto* st = new detail::TaskState<T>(this, coro.release());
-  if (!name.empty()) st->set_name(std::move(name));
   TaskHandle<T> h(st);
   register_task(st);
+  return h;
+}
+template <class T>
+TaskHandle<T> EventLoop::create_task(Task<T> coro, std::string name) {
+  TaskHandle<T> h = create_task(std::move(coro));
+  if (!name.empty()) h.set_name(std::move(name));
   return h;
 }
 
 /// Schedule `coro` on the running loop (its first step runs on a later iteration, never inline).
 /// RuntimeError if no loop is running.
 template <class T>
-TaskHandle<T> create_task(Task<T> coro, std::string name = {}) {
+TaskHandle<T> create_task(Task<T> coro) {
+  return get_running_loop().create_task(std::move(coro));
+}
+/// create_task with a name (Python's `name=`); the default name is "Task-N".
+template <class T>
+TaskHandle<T> create_task(Task<T> coro, std::string name) {
   return get_running_loop().create_task(std::move(coro), std::move(name));
 }
 

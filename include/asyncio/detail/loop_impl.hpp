@@ -74,6 +74,9 @@ inline const bool g_signal_fds_init = [] {
 /// Runner's Ctrl-C handling (Python 3.11 Runner._on_sigint): while armed, a second SIGINT
 /// restores the default disposition and re-raises it, stopping the process immediately.
 inline std::atomic<bool> g_sigint_armed{false};
+/// Bumped by the C handler after it wrote to a self-pipe: lets a busy loop skip epoll_wait
+/// while no signal has arrived (a lock-free atomic is async-signal-safe).
+inline std::atomic<unsigned> g_signal_epoch{0};
 inline std::atomic<int> g_sigint_count{0};
 
 inline void signal_trampoline(int sig) noexcept {
@@ -91,6 +94,7 @@ inline void signal_trampoline(int sig) noexcept {
     unsigned char b = static_cast<unsigned char>(sig);
     ssize_t rc = ::write(fd, &b, 1);
     (void)rc;
+    g_signal_epoch.fetch_add(1);
   }
   errno = saved;
 }
@@ -400,7 +404,8 @@ void EventLoop::call_soon_threadsafe(F fn) {
 }
 
 inline void EventLoop::drain_threadsafe() {
-  if (!ts_pending_.exchange(false)) return;
+  // A plain load first: the exchange (a locked instruction) only when something was posted.
+  if (!ts_pending_.load(std::memory_order_acquire) || !ts_pending_.exchange(false)) return;
   std::vector<detail::CallbackNode*> q;
   {
     std::lock_guard<std::mutex> g(ts_mu_);
@@ -705,7 +710,9 @@ inline void EventLoop::run_once() {
   }
   epoll_event evs[128];
   int n = 0;
-  if (timeout == 0 && io_watchers_ == 0 && fds_.empty() && sig_handlers_.empty()) {
+  unsigned sig_epoch = detail::g_signal_epoch.load(std::memory_order_acquire);
+  if (timeout == 0 && io_watchers_ == 0 && fds_.empty() &&
+      (sig_handlers_.empty() || sig_epoch == seen_signal_epoch_)) {
     // Nothing can be ready on an fd we care about (thread-safe callbacks are seen through
     // ts_pending_): skip the syscall. This keeps sleep(0) and task switches off the kernel.
   } else {
@@ -713,6 +720,7 @@ inline void EventLoop::run_once() {
     // A deadline closer than the kernel's timer slack (50 µs) is polled, not slept on: sleeping
     // would overshoot it several times over.
     n = detail::epoll_wait_precise(epoll_fd_, evs, 128, (timeout > 0 && timeout < 5e-5) ? 0.0 : timeout);
+    seen_signal_epoch_ = sig_epoch;
     if (virtual_ && timeout != 0) advance_virtual(virtual_now_ + (real_time() - t0));
   }
   for (int i = 0; i < n; ++i) {
