@@ -85,6 +85,11 @@ struct IoHandle {
   IoSlot* reader = nullptr;
   IoSlot* writer = nullptr;
   bool registered = false;
+  /// Edge-triggered readiness: false after a read hit EAGAIN, true again at the next readable
+  /// edge. A reader that sees false waits without a speculative syscall (which would fail).
+  bool read_ready = true;
+  /// The peer hung up (or an error is pending): the end is readable for good, reads never wait.
+  bool hup = false;
 };
 
 /// A unit of work for an executor. run() is called on a worker thread, at most once;

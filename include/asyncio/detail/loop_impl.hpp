@@ -729,9 +729,13 @@ inline void EventLoop::run_once() {
       // An edge-triggered IoHandle: fire its one-shot slots.
       auto* h = reinterpret_cast<detail::IoHandle*>(static_cast<std::uintptr_t>(tag));
       std::uint32_t ev = evs[i].events;
-      if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) && h->reader) {
-        detail::IoSlot* s = std::exchange(h->reader, nullptr);
-        s->ready(s);
+      if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
+        h->read_ready = true;
+        if (ev & (EPOLLRDHUP | EPOLLERR | EPOLLHUP)) h->hup = true;
+        if (h->reader) {
+          detail::IoSlot* s = std::exchange(h->reader, nullptr);
+          s->ready(s);
+        }
       }
       if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && h->writer) {
         detail::IoSlot* s = std::exchange(h->writer, nullptr);

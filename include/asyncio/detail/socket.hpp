@@ -279,6 +279,7 @@ class StreamState final : public Runnable {
       eof_ = true;
       return true;
     }
+    if (!io_.read_ready) return false;  // no readable edge since the last EAGAIN
     std::size_t n = std::max(want, kReadChunk);
     char* p = rbuf_.prepare(n);
     std::size_t room = rbuf_.room();
@@ -286,6 +287,10 @@ class StreamState final : public Runnable {
       ssize_t k = is_socket_ ? ::recv(io_.fd, p, room, 0) : ::read(io_.fd, p, room);
       if (k > 0) {
         rbuf_.commit(static_cast<std::size_t>(k));
+        // A short read emptied the kernel buffer: anything arriving later raises a new edge,
+        // so the next read can wait for it instead of failing with EAGAIN first.
+        // (Not once the peer hung up: the FIN rode on the edge already seen, none will follow.)
+        if (static_cast<std::size_t>(k) < room && !io_.hup) io_.read_ready = false;
         return true;
       }
       if (k == 0) {
@@ -294,7 +299,10 @@ class StreamState final : public Runnable {
       }
       int err = errno;
       if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK) return false;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        if (!io_.hup) io_.read_ready = false;
+        return false;
+      }
       fatal(err);
       std::rethrow_exception(rerr_);
     }
