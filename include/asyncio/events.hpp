@@ -248,6 +248,7 @@ class EventLoop {
   // ------------------------------------------------------------------ machinery (detail)
   void push_ready(detail::Runnable* r) noexcept { ready_.push_back(r); }
   void add_timer(detail::TimerNode* n, double when) {
+    timers_.remove(n);  // re-arming a timer moves it; a node is never in the heap twice
     n->when_ = when;
     n->seq_ = timer_seq_++;
     timers_.push(n);

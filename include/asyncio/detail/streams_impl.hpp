@@ -326,6 +326,7 @@ class ServerState {
     for (auto& l : listeners_) {
       l->unlink();
       if (alive && l->retry.in_heap()) loop_->remove_timer(&l->retry);
+      l->retry.unlink();  // a retry that already fired may sit in the ready queue
       l->io.reader = nullptr;
       if (alive) loop_->io_unregister(&l->io);
       ::close(l->io.fd);
@@ -372,7 +373,7 @@ class ServerState {
         if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
           // Python: log, stop accepting on this socket, retry after ACCEPT_RETRY_DELAY (1 s).
           loop->call_exception_handler({"socket.accept() out of system resource", os_error(err, "accept"), {}});
-          loop->add_timer(&l->retry, loop->time() + 1.0);
+          if (!l->retry.in_heap() && !l->retry.linked()) loop->add_timer(&l->retry, loop->time() + 1.0);
           return;
         }
         loop->call_exception_handler({"Error on accepting a connection", os_error(err, "accept"), {}});
