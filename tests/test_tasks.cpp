@@ -317,6 +317,13 @@ TEST_CASE("wait_for takes any awaitable, zero and no timeout") {
         CHECK(co_await asyncio::wait_for(h, 0) == 3);  // already done: its result
         CHECK(co_await asyncio::wait_for(value(2, 4), std::nullopt) == 4);
         CHECK(co_await asyncio::wait_for(asyncio::sleep(1, 5), 2.0) == 5);
+        asyncio::Task<int> as_task = asyncio::wait_for(value(1, 8), 5);  // converts to a Task
+        int eight = co_await as_task;  // (not inside CHECK: GCC 12 and co_await in an argument list)
+        CHECK(eight == 8);
+        auto scheduled = asyncio::create_task(asyncio::wait_for(value(10, 9), 1));
+        CHECK_THROWS_AS(co_await scheduled, asyncio::TimeoutError);
+        auto [g1, g2] = co_await asyncio::gather(asyncio::wait_for(value(1, 1), 2), asyncio::wait_for(value(0, 2), 2));
+        CHECK(g1 + g2 == 3);
       }(),
       VT);
 }

@@ -12,6 +12,7 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -19,7 +20,7 @@ namespace asyncio {
 
 /// Raised at a task's suspension point when the task is cancelled (Python's asyncio.CancelledError).
 /// Not a std::exception. `what()` returns the message given to `cancel(msg)` (may be empty).
-class CancelledError {
+class CancelledError final {
  public:
   CancelledError() = default;
   explicit CancelledError(std::string msg) : msg_(std::move(msg)) {}
@@ -185,6 +186,11 @@ inline std::string describe_exception(const std::exception_ptr& e) {
 }
 inline bool is_cancelled_error(const std::exception_ptr& e) {
   if (!e) return false;
+#if defined(__GLIBCXX__) && (defined(__GXX_RTTI) || defined(__cpp_rtti))
+  // CancelledError is final, so its exact type answers; no rethrow (which costs ~15k
+  // instructions of unwinding) on the path every cancelled coroutine frame takes.
+  if (const std::type_info* t = e.__cxa_exception_type()) return *t == typeid(CancelledError);
+#endif
   try {
     std::rethrow_exception(e);
   } catch (const CancelledError&) {

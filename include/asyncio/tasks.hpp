@@ -614,8 +614,12 @@ auto wait(V&& fs, ReturnWhen return_when) {
 // ------------------------------------------------------------------ wait_for
 
 namespace detail {
+/// wait_for's coroutine: the inner result, or nullopt on timeout. The TimeoutError is thrown
+/// once, by WaitFor's await_resume in the caller's frame, not thrown here and rethrown there
+/// (each throw costs ~15k instructions of unwinding).
 template <class T>
-Task<T> wait_for_handle(TaskHandle<T> fut, double timeout) {
+Task<std::optional<typename Stored<T>::type>> wait_for_handle(TaskHandle<T> fut, double timeout) {
+  using S = typename Stored<T>::type;
   if (std::isnan(timeout)) throw ValueError("wait_for(): timeout is NaN");
   auto* st = fut.state_ptr();
   bool outer_cancelled = false;
@@ -628,38 +632,70 @@ Task<T> wait_for_handle(TaskHandle<T> fut, double timeout) {
       outer_cancelled = true;
       cancel_msg = e.message();
     }
-    if (st->done()) co_return task_result<T>(st, true);
-  } else if (st->done()) {
-    co_return task_result<T>(st, true);
   }
-  // Timed out (or cancelled from outside): cancel the inner work and wait until it has finished.
-  st->cancel();
-  {
+  if (!st->done()) {
+    // Timed out (or cancelled from outside): cancel the inner work and wait until it has finished.
+    st->cancel();
     MultiWait w2({st}, MultiWait::Mode::AllCompleted);
     co_await w2;
+    if (outer_cancelled) throw CancelledError(cancel_msg);
+    if (st->cancelled()) {
+      st->mark_retrieved();
+      co_return std::nullopt;
+    }
   }
-  if (outer_cancelled) throw CancelledError(cancel_msg);
-  if (st->cancelled()) {
-    st->mark_retrieved();
-    throw TimeoutError();
+  if constexpr (std::is_void_v<T>) {
+    task_result<T>(st, true);
+    co_return S{};
+  } else if constexpr (std::is_reference_v<T>) {
+    T r = task_result<T>(st, true);
+    co_return S(std::addressof(r));
+  } else {
+    co_return S(task_result<T>(st, true));
   }
-  co_return task_result<T>(st, true);
 }
+
+/// What wait_for returns: awaitable (throws TimeoutError on expiry), convertible to Task<T>.
+template <class T>
+class WaitFor {
+ public:
+  using S = typename Stored<T>::type;
+  using Inner = Task<std::optional<S>>;
+  explicit WaitFor(Inner t) noexcept : t_(std::move(t)) {}
+
+  struct Awaiter {
+    typename Inner::Awaiter inner;
+    bool await_ready() { return inner.await_ready(); }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) noexcept { return inner.await_suspend(h); }
+    T await_resume() {
+      std::optional<S> r = inner.await_resume();
+      if (!r) throw TimeoutError();
+      return Stored<T>::get(*r);
+    }
+  };
+  Awaiter operator co_await() & noexcept { return Awaiter{t_.operator co_await()}; }
+  Awaiter operator co_await() && noexcept { return Awaiter{std::move(t_).operator co_await()}; }
+  /// Lets `Task<T> t = wait_for(...)` and APIs taking a Task accept it.
+  operator Task<T>() && { return await_as_task<T, WaitFor>(std::move(*this)); }
+
+ private:
+  Inner t_;
+};
 }  // namespace detail
 
 /// Await `aw` (a Task, TaskHandle or any awaitable) for at most `timeout`. On expiry the inner
 /// work is cancelled and awaited, then TimeoutError is thrown. Cancelling the wait_for cancels
 /// the inner work. `std::nullopt` means no timeout. (Python 3.11's implementation: the inner
-/// work runs as its own task.)
+/// work runs as its own task.) The result is awaitable and converts to Task<T>.
 template <class A, detail::DurationLike D>
 auto wait_for(A&& aw, D timeout) {
   using T = detail::arg_result_t<A>;
-  return detail::wait_for_handle<T>(detail::to_handle(std::forward<A>(aw)), detail::to_seconds(timeout));
+  return detail::WaitFor<T>(detail::wait_for_handle<T>(detail::to_handle(std::forward<A>(aw)), detail::to_seconds(timeout)));
 }
 template <class A>
 auto wait_for(A&& aw, std::optional<double> timeout) -> Task<detail::arg_result_t<A>> {
   using T = detail::arg_result_t<A>;
-  if (timeout) return detail::wait_for_handle<T>(detail::to_handle(std::forward<A>(aw)), *timeout);
+  if (timeout) return wait_for(std::forward<A>(aw), *timeout);
   if constexpr (detail::is_task<std::remove_cvref_t<A>>::value)
     return std::move(aw);
   else
