@@ -40,5 +40,13 @@ if ls tests/test_threads*.cpp >/dev/null 2>&1; then
   export TSAN_OPTIONS=halt_on_error=1
   run_tree test-tsan clang++ RelWithDebInfo "thread" "test_threads"
 fi
+# The benchmark suite, smoke-sized (tiny N): every program of every implementation builds, runs
+# and prints a well-formed line. (The real run is `python3 bench/run.py`, not part of the tests.)
+echo "== [bench] smoke run (python3 bench/run.py --smoke)"
+if python3 bench/run.py --smoke >build/bench-smoke.log 2>&1; then
+  passed=$((passed+1)); tail -3 build/bench-smoke.log
+else
+  failed=$((failed+1)); status=1; tail -30 build/bench-smoke.log
+fi
 echo "test: $passed passed, $failed failed"
 exit $status
