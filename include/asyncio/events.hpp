@@ -300,6 +300,7 @@ class EventLoop {
   T run_until_complete_impl(const TaskHandle<T>& h);
 
   detail::List ready_;
+  detail::Runnable batch_marker_;
   detail::TimerHeap timers_;
   std::uint64_t timer_seq_ = 0;
   detail::List tasks_;

@@ -630,19 +630,17 @@ inline bool EventLoop::remove_writer(int fd) {
   return true;
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdangling-pointer"  // the marker unlinks itself before it dies
-#endif
 inline void EventLoop::run_ready_batch() {
-  struct Marker {
-    detail::Runnable node;
-    ~Marker() { node.unlink(); }
-  } marker;
-  ready_.push_back(&marker.node);
+  // The marker ends this iteration's batch: what is scheduled while it runs goes after it, to
+  // the next iteration (CPython's ntodo). It is a member, as run_once never nests.
+  struct Unmark {
+    detail::Runnable& m;
+    ~Unmark() { m.unlink(); }
+  } unmark{batch_marker_};
+  ready_.push_back(&batch_marker_);
   for (;;) {
     auto* r = static_cast<detail::Runnable*>(ready_.pop_front());
-    if (r == &marker.node) break;
+    if (r == &batch_marker_) break;
     if (!debug_) {
       r->run_(r, false);
       continue;
@@ -662,9 +660,6 @@ inline void EventLoop::run_ready_batch() {
   }
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#pragma GCC diagnostic pop
-#endif
 
 namespace detail {
 /// epoll_wait with a nanosecond timeout (epoll_pwait2, Linux ≥ 5.11): a 1 µs deadline must not
