@@ -8,8 +8,20 @@ source scripts/deps.sh
 asyncio_install_deps
 cmake -S . -B build/tour -G Ninja -DCMAKE_BUILD_TYPE=Release -DASYNCIO_BUILD_TESTS=OFF -DASYNCIO_BUILD_EXAMPLES=ON >/dev/null
 cmake --build build/tour -j "$(nproc)" >/dev/null
+server_pid=""
+# (A background job of a script ignores SIGINT, so the server is stopped with SIGTERM.)
+stop_server() { [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
+trap stop_server EXIT
 while IFS=$'\t' read -r name heading gloss; do
   [ -x "build/tour/examples/$name" ] || continue
   printf '\n\033[1m== %s — %s\033[0m\n   (%s)   examples/%s.cpp\n\n' "$name" "$heading" "$gloss" "$name"
-  "build/tour/examples/$name"
+  case "$name" in
+    *_echo_server)  # serves forever: keep it in the background for the client that follows
+      stdbuf -oL "build/tour/examples/$name" & server_pid=$!
+      sleep 1 ;;
+    *_echo_client)
+      "build/tour/examples/$name"
+      sleep 0.2; stop_server ;;
+    *) "build/tour/examples/$name" ;;
+  esac
 done < tests/examples/headings.tsv
