@@ -429,6 +429,26 @@ inline Task<void> cancel_owned_and_wait(std::vector<TaskStateBase*> owned) {
   if (cancel_msg) throw CancelledError(*cancel_msg);
 }
 
+/// gather's waiting, shared by the tuple and range forms: until every child is done (or, without
+/// return_exceptions, the first fails); on a failure the children gather created are cancelled
+/// and awaited before the failure propagates; a cancelled gather raises CancelledError.
+inline Task<void> gather_wait(std::vector<TaskStateBase*> children, std::vector<bool> owned,
+                              bool return_exceptions) {
+  MultiWait w(children, return_exceptions ? MultiWait::Mode::GatherAll : MultiWait::Mode::Gather);
+  co_await w;
+  if (TaskStateBase* bad = w.first_error()) {
+    std::vector<TaskStateBase*> mine;
+    for (std::size_t i = 0; i < children.size(); ++i)
+      if (owned[i]) mine.push_back(children[i]);
+    co_await cancel_owned_and_wait(std::move(mine));
+    bad->mark_retrieved();
+    std::exception_ptr e = bad->cancelled() ? std::make_exception_ptr(CancelledError(bad->cancel_message()))
+                                            : bad->error_ptr();
+    std::rethrow_exception(e);
+  }
+  if (w.cancel_requested()) throw CancelledError();
+}
+
 template <bool RE, std::size_t... I, class... H>
 auto gather_collect(const std::array<bool, sizeof...(H)>& owned, std::index_sequence<I...>, H&... hs) {
   if constexpr (RE)
@@ -441,20 +461,10 @@ template <bool RE, class... H>
 Task<std::conditional_t<RE, std::tuple<Result<gather_value_t<typename H::value_type>>...>,
                         std::tuple<gather_value_t<typename H::value_type>...>>>
 gather_handles(std::array<bool, sizeof...(H)> owned, H... hs) {
+  // (Arguments built first: GCC 12 mishandles braced lists inside a co_await expression.)
   std::vector<TaskStateBase*> children{hs.state_ptr()...};
-  MultiWait w(children, RE ? MultiWait::Mode::GatherAll : MultiWait::Mode::Gather);
-  co_await w;
-  if (TaskStateBase* bad = w.first_error()) {
-    std::vector<TaskStateBase*> mine;
-    for (std::size_t i = 0; i < children.size(); ++i)
-      if (owned[i]) mine.push_back(children[i]);
-    co_await cancel_owned_and_wait(std::move(mine));
-    bad->mark_retrieved();
-    std::exception_ptr e = bad->cancelled() ? std::make_exception_ptr(CancelledError(bad->cancel_message()))
-                                            : bad->error_ptr();
-    std::rethrow_exception(e);
-  }
-  if (w.cancel_requested()) throw CancelledError();
+  std::vector<bool> owned_v(owned.begin(), owned.end());
+  co_await gather_wait(std::move(children), std::move(owned_v), RE);
   co_return gather_collect<RE>(owned, std::index_sequence_for<H...>{}, hs...);
 }
 
@@ -464,19 +474,7 @@ Task<std::vector<std::conditional_t<RE, Result<gather_value_t<T>>, gather_value_
   std::vector<TaskStateBase*> children;
   children.reserve(hs.size());
   for (auto& h : hs) children.push_back(h.state_ptr());
-  MultiWait w(children, RE ? MultiWait::Mode::GatherAll : MultiWait::Mode::Gather);
-  co_await w;
-  if (TaskStateBase* bad = w.first_error()) {
-    std::vector<TaskStateBase*> mine;
-    for (std::size_t i = 0; i < children.size(); ++i)
-      if (owned[i]) mine.push_back(children[i]);
-    co_await cancel_owned_and_wait(std::move(mine));
-    bad->mark_retrieved();
-    std::exception_ptr e = bad->cancelled() ? std::make_exception_ptr(CancelledError(bad->cancel_message()))
-                                            : bad->error_ptr();
-    std::rethrow_exception(e);
-  }
-  if (w.cancel_requested()) throw CancelledError();
+  co_await gather_wait(std::move(children), owned, RE);
   std::vector<std::conditional_t<RE, Result<gather_value_t<T>>, gather_value_t<T>>> out;
   out.reserve(hs.size());
   for (std::size_t i = 0; i < hs.size(); ++i) {
