@@ -24,6 +24,32 @@ namespace asyncio {
 class Semaphore;
 
 namespace detail {
+/// `auto held = co_await x.hold();` for Semaphore, Lock and Condition: releases when
+/// destroyed.
+template <class M>
+class ReleaseGuard {
+ public:
+  ReleaseGuard() = default;
+  explicit ReleaseGuard(M* m) noexcept : m_(m) {}
+  ReleaseGuard(ReleaseGuard&& o) noexcept : m_(std::exchange(o.m_, nullptr)) {}
+  ReleaseGuard& operator=(ReleaseGuard&& o) noexcept {
+    if (this != &o) {
+      release();
+      m_ = std::exchange(o.m_, nullptr);
+    }
+    return *this;
+  }
+  ~ReleaseGuard() { release(); }
+  /// Release early (no-op if already released).
+  void release() {
+    if (auto* m = std::exchange(m_, nullptr)) m->release();
+  }
+  bool owns() const noexcept { return m_ != nullptr; }
+
+ private:
+  M* m_ = nullptr;
+};
+
 /// A queued acquire() (Python's waiter future in Semaphore._waiters).
 struct SemaphoreWaiter final : Waiter, ListNode {
   Semaphore* sem;
@@ -64,27 +90,7 @@ class Semaphore {
   }
 
   /// RAII permit from hold(): released when destroyed (or by release()).
-  class Guard {
-   public:
-    Guard() = default;
-    explicit Guard(Semaphore* s) noexcept : s_(s) {}
-    Guard(Guard&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
-    Guard& operator=(Guard&& o) noexcept {
-      if (this != &o) {
-        release();
-        s_ = std::exchange(o.s_, nullptr);
-      }
-      return *this;
-    }
-    ~Guard() { release(); }
-    void release() {
-      if (auto* s = std::exchange(s_, nullptr)) s->release();
-    }
-    bool owns() const noexcept { return s_ != nullptr; }
-
-   private:
-    Semaphore* s_ = nullptr;
-  };
+  using Guard = detail::ReleaseGuard<Semaphore>;
   struct HoldAwaiter {
     detail::SemaphoreWaiter w;
     bool await_ready() noexcept { return w.await_ready(); }
@@ -207,30 +213,6 @@ namespace detail {
 struct LockWaiter;
 /// A queued Event.wait() / Condition.wait() (a future in the primitive's _waiters).
 struct SignalWaiter;
-/// `auto held = co_await x.hold();` for Lock and Condition: releases when destroyed.
-template <class M>
-class ReleaseGuard {
- public:
-  ReleaseGuard() = default;
-  explicit ReleaseGuard(M* m) noexcept : m_(m) {}
-  ReleaseGuard(ReleaseGuard&& o) noexcept : m_(std::exchange(o.m_, nullptr)) {}
-  ReleaseGuard& operator=(ReleaseGuard&& o) noexcept {
-    if (this != &o) {
-      release();
-      m_ = std::exchange(o.m_, nullptr);
-    }
-    return *this;
-  }
-  ~ReleaseGuard() { release(); }
-  /// Release early (no-op if already released).
-  void release() {
-    if (auto* m = std::exchange(m_, nullptr)) m->release();
-  }
-  bool owns() const noexcept { return m_ != nullptr; }
-
- private:
-  M* m_ = nullptr;
-};
 }  // namespace detail
 
 /// Python's asyncio.Lock: a non-reentrant mutex for tasks. FIFO: a woken waiter keeps its place
