@@ -328,6 +328,102 @@ TEST_CASE("wait_for takes any awaitable, zero and no timeout") {
       VT);
 }
 
+TEST_CASE("wait_for on a leaf awaitable (sleep): TimeoutError at the deadline, result before it, nothing left") {
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto& loop = asyncio::get_running_loop();
+        double t0 = loop.time();
+        CHECK_THROWS_AS(co_await asyncio::wait_for(asyncio::sleep(10), 0.25), asyncio::TimeoutError);
+        CHECK(loop.time() - t0 == Approx(0.25));
+        CHECK(asyncio::testing::timer_count(loop) == 0);
+        int v = co_await asyncio::wait_for(asyncio::sleep(0.5, 42), 1.0);
+        CHECK(v == 42);
+        CHECK(loop.time() - t0 == Approx(0.75));
+        CHECK(asyncio::testing::timer_count(loop) == 0);
+        co_await asyncio::wait_for(asyncio::sleep(0), 1.0);  // a bare yield never times out
+        CHECK_THROWS_AS(co_await asyncio::wait_for(asyncio::sleep(1), 0), asyncio::TimeoutError);
+        CHECK_THROWS_AS(co_await asyncio::wait_for(asyncio::sleep(1), -1.0), asyncio::TimeoutError);
+        CHECK_THROWS_AS(co_await asyncio::wait_for(asyncio::sleep(1), std::nan("")), asyncio::ValueError);
+        CHECK(loop.time() - t0 == Approx(0.75));
+        CHECK(asyncio::testing::timer_count(loop) == 0);
+      }(),
+      VT);
+}
+
+TEST_CASE("wait_for on a leaf awaitable: the sleep's own deadline and the timeout in the same iteration") {
+  // Both due at t=1: the sleep was scheduled first, so it completes first and its result wins,
+  // as in Python (the inner task is done when wait_for looks at it).
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        int v = co_await asyncio::wait_for(asyncio::sleep(1, 7), 1);
+        CHECK(v == 7);
+        CHECK(asyncio::testing::timer_count(asyncio::get_running_loop()) == 0);
+      }(),
+      VT);
+}
+
+namespace {
+asyncio::Task<> leaf_wait_for_in_block() { co_await asyncio::wait_for(asyncio::sleep(10), 5); }
+asyncio::Task<> leaf_wait_for_in_timeout_block() {
+  auto cm = asyncio::timeout(0.5);
+  auto body = [] { return leaf_wait_for_in_block(); };
+  co_await asyncio::async_with(cm, body);
+}
+}  // namespace
+
+TEST_CASE("wait_for on a leaf awaitable: cancelling the waiting task gives CancelledError, not TimeoutError") {
+  T.lines.clear();
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto& loop = asyncio::get_running_loop();
+        auto waiting = []() -> asyncio::Task<> {
+          try {
+            co_await asyncio::wait_for(asyncio::sleep(10), 5);
+          } catch (const asyncio::CancelledError&) {
+            T("cancelled");
+            throw;
+          }
+        };
+        auto t = asyncio::create_task(waiting());
+        co_await asyncio::sleep(1);
+        t.cancel();
+        CHECK_THROWS_AS(co_await t, asyncio::CancelledError);
+        CHECK(t.cancelled());
+        // Cancelled in the very iteration the deadline passed: the cancellation still wins.
+        auto t2 = asyncio::create_task(waiting());
+        co_await asyncio::sleep(0);
+        loop.call_later(2, [&t2] { t2.cancel(); });  // scheduled after wait_for's own timer
+        co_await asyncio::sleep(3);
+        CHECK(t2.cancelled());
+        CHECK(asyncio::testing::timer_count(loop) == 0);
+        // Under an enclosing timeout() block, the outer expiry is the TimeoutError that escapes.
+        double t0 = loop.time();
+        auto outer = leaf_wait_for_in_timeout_block();
+        CHECK_THROWS_AS(co_await outer, asyncio::TimeoutError);
+        CHECK(loop.time() - t0 == Approx(0.5));
+        CHECK(asyncio::testing::timer_count(loop) == 0);
+      }(),
+      VT);
+  CHECK(T.lines == Lines{"cancelled", "cancelled"});
+}
+
+TEST_CASE("wait_for on a leaf awaitable runs as a task too (create_task, gather, Task<T>)") {
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        asyncio::Task<int> as_task = asyncio::wait_for(asyncio::sleep(1, 3), 5);
+        int three = co_await as_task;
+        CHECK(three == 3);
+        auto h = asyncio::create_task(asyncio::wait_for(asyncio::sleep(5), 1));
+        CHECK_THROWS_AS(co_await h, asyncio::TimeoutError);
+        auto [a, b] = co_await asyncio::gather(asyncio::return_exceptions, asyncio::wait_for(asyncio::sleep(1, 1), 2),
+                                               asyncio::wait_for(asyncio::sleep(3, 2), 2));
+        CHECK(a.value() == 1);
+        CHECK_THROWS_AS(b.value(), asyncio::TimeoutError);
+        CHECK(asyncio::testing::timer_count(asyncio::get_running_loop()) == 0);
+      }(),
+      VT);
+}
+
 TEST_CASE("done callbacks are scheduled with call_soon, in order, before the awaiting task (CPython trace)") {
   T.lines.clear();
   asyncio::run(

@@ -679,6 +679,83 @@ class WaitFor {
  private:
   Inner t_;
 };
+
+/// Leaf awaitables: no user code runs inside them, they register with the task through
+/// suspend_on(), and their Waiter::cancel() withdraws that registration completely (the awaiter
+/// may then be destroyed without await_resume).
+template <class A>
+struct is_leaf_awaitable : std::false_type {};
+template <class T>
+struct is_leaf_awaitable<Sleep<T>> : std::true_type {};
+
+/// wait_for on a leaf awaitable: no inner task. The awaiter runs in the caller's task with a
+/// deadline beside it; at the deadline its registration is withdrawn and the caller resumes
+/// with TimeoutError, the only exception of the whole timeout. Python wraps even `sleep` in a
+/// task and raises CancelledError inside it first; with no user code in a leaf that difference
+/// cannot be observed, except that the caller resumes on the next loop iteration instead of
+/// after the three or four hops of Python's cancel-and-wait.
+template <class A>
+class WaitForLeaf {
+ public:
+  using T = await_result_t<A>;
+  WaitForLeaf(A aw, double timeout) noexcept : aw_(std::move(aw)), timeout_(timeout) {}
+  WaitForLeaf(WaitForLeaf&& o) noexcept : aw_(std::move(o.aw_)), timeout_(o.timeout_) {}
+  WaitForLeaf(const WaitForLeaf&) = delete;
+  ~WaitForLeaf() { disarm(); }
+
+  bool await_ready() const {
+    if (std::isnan(timeout_)) throw ValueError("wait_for(): timeout is NaN");
+    return false;
+  }
+  void await_suspend(std::coroutine_handle<> h) {
+    task_ = &require_task("asyncio.wait_for()");
+    if (timeout_ <= 0) {  // already expired: the awaitable is never started (Python cancels it)
+      timed_out_ = true;
+      task_->yield_now(h);
+      return;
+    }
+    aw_.await_suspend(h);
+    inner_ = task_->waiter_;  // null when it did not register (sleep(0) only yields)
+    if (!inner_) return;
+    loop_ = task_->loop_;
+    timer_.owner = this;
+    timer_.run_ = &WaitForLeaf::fired;
+    loop_->add_timer(&timer_, loop_->time() + timeout_);
+  }
+  T await_resume() {
+    disarm();
+    if (timed_out_) {
+      task_->check_cancel();  // a cancellation that arrived after the deadline still wins
+      throw TimeoutError();
+    }
+    return aw_.await_resume();
+  }
+  /// Lets `Task<T> t = wait_for(...)` and APIs taking a Task accept it.
+  operator Task<T>() && { return await_as_task<T, WaitForLeaf>(std::move(*this)); }
+
+ private:
+  struct Timer : TimerNode {
+    WaitForLeaf* owner = nullptr;
+  };
+  static void fired(Runnable* r, bool discard) {
+    if (discard) return;
+    auto* self = static_cast<Timer*>(r)->owner;
+    // Still registered (not already woken by its own completion or a cancellation)?
+    if (self->task_->waiter_ == self->inner_ && self->inner_->cancel()) self->timed_out_ = true;
+  }
+  void disarm() noexcept {
+    if (timer_.in_heap()) loop_->remove_timer(&timer_);
+    timer_.unlink();
+  }
+
+  A aw_;
+  double timeout_;
+  Timer timer_;
+  TaskStateBase* task_ = nullptr;
+  EventLoop* loop_ = nullptr;
+  Waiter* inner_ = nullptr;
+  bool timed_out_ = false;
+};
 }  // namespace detail
 
 /// Await `aw` (a Task, TaskHandle or any awaitable) for at most `timeout`. On expiry the inner
@@ -688,7 +765,10 @@ class WaitFor {
 template <class A, detail::DurationLike D>
 auto wait_for(A&& aw, D timeout) {
   using T = detail::arg_result_t<A>;
-  return detail::WaitFor<T>(detail::wait_for_handle<T>(detail::to_handle(std::forward<A>(aw)), detail::to_seconds(timeout)));
+  if constexpr (detail::is_leaf_awaitable<std::remove_cvref_t<A>>::value && !std::is_lvalue_reference_v<A>)
+    return detail::WaitForLeaf<std::remove_cvref_t<A>>(std::move(aw), detail::to_seconds(timeout));
+  else
+    return detail::WaitFor<T>(detail::wait_for_handle<T>(detail::to_handle(std::forward<A>(aw)), detail::to_seconds(timeout)));
 }
 template <class A>
 auto wait_for(A&& aw, std::optional<double> timeout) -> Task<detail::arg_result_t<A>> {
