@@ -33,7 +33,7 @@ inline void cancel_all_tasks(EventLoop& loop) {
   std::vector<TaskPtr> pending;
   const auto& lst = loop.live_tasks();
   for (auto* n = lst.sentinel()->next_; n != lst.sentinel(); n = n->next_) {
-    auto* t = static_cast<const TaskStateBase::AllLink*>(n)->owner;
+    auto* t = TaskStateBase::owner_of(n);
     if (!t->done()) pending.emplace_back(t);
   }
   if (pending.empty()) return;

@@ -274,7 +274,7 @@ inline std::vector<TaskPtr> all_tasks() {
   std::vector<TaskPtr> out;
   const auto& lst = loop.live_tasks();
   for (auto* n = lst.sentinel()->next_; n != lst.sentinel(); n = n->next_) {
-    auto* t = static_cast<const detail::TaskStateBase::AllLink*>(n)->owner;
+    auto* t = detail::TaskStateBase::owner_of(n);
     if (!t->done()) out.emplace_back(t);
   }
   return out;

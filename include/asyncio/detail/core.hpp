@@ -149,9 +149,8 @@ class TaskStateBase : public Runnable {
   std::exception_ptr exception();
 
   // ---------------------------------------------------------------- machinery below
-  struct AllLink : ListNode {
-    TaskStateBase* owner = nullptr;
-  };
+  /// The task's node in its loop's list of live tasks (owner_of() maps it back).
+  static TaskStateBase* owner_of(const ListNode* link) noexcept;
   struct Extras {
     std::string name;
     bool has_name = false;
@@ -208,15 +207,15 @@ class TaskStateBase : public Runnable {
 
  public:
   EventLoop* loop_;
-  std::uint64_t loop_id_ = 0;
   std::coroutine_handle<> top_;
   std::coroutine_handle<> resume_point_;
   Waiter* waiter_ = nullptr;
   List done_list_;
-  AllLink all_link_;
+  ListNode all_link_;
   std::uint64_t id_;
   std::unique_ptr<Extras> extras_;
   std::uint32_t refs_ = 1;  // the loop's reference while pending
+  std::uint32_t loop_id_;   // to find out whether loop_ still exists (ids past 2^32 would only misroute a report)
   int num_cancels_requested_ = 0;
   State state_ = State::Pending;
   bool started_ = false;

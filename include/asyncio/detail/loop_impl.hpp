@@ -123,8 +123,35 @@ inline const CoroOrigin* intern_origin(const char* file, unsigned line, const ch
   if (!slot) slot.reset(new CoroOrigin{file, line, fn});
   return slot.get();
 }
-inline const bool g_intern_origin_installed = (g_intern_origin = &intern_origin, true);
-inline const bool g_never_awaited_hook_installed = (g_never_awaited_hook = &report_never_awaited, true);
+/// Debug mode's live frames: promise address -> origin (entries removed as frames die).
+struct OriginTable {
+  std::mutex mu;
+  std::unordered_map<const void*, const CoroOrigin*> live;
+  static OriginTable& get() {
+    static OriginTable* t = new OriginTable;  // never destroyed: frames may die during exit
+    return *t;
+  }
+};
+inline const CoroOrigin* track_origin(const void* promise, const char* file, unsigned line, const char* fn) {
+  const CoroOrigin* o = intern_origin(file, line, fn);
+  auto& t = OriginTable::get();
+  std::lock_guard<std::mutex> g(t.mu);
+  t.live[promise] = o;
+  return o;
+}
+inline void forget_origin(const void* promise) {
+  auto& t = OriginTable::get();
+  std::lock_guard<std::mutex> g(t.mu);
+  t.live.erase(promise);
+}
+inline const CoroOrigin* origin_of(const void* promise) {
+  auto& t = OriginTable::get();
+  std::lock_guard<std::mutex> g(t.mu);
+  auto it = t.live.find(promise);
+  return it == t.live.end() ? nullptr : it->second;
+}
+inline const bool g_origin_hooks_installed =
+    (g_origin_hooks = {&track_origin, &forget_origin, &origin_of, &report_never_awaited}, true);
 
 // ------------------------------------------------------------------------------ CallbackNode
 inline void CallbackNode::run(Runnable* r, bool discard) {
@@ -148,9 +175,18 @@ inline void CallbackNode::run(Runnable* r, bool discard) {
 
 // ------------------------------------------------------------------------------ TaskStateBase
 inline TaskStateBase::TaskStateBase(EventLoop* loop, std::coroutine_handle<> top) noexcept
-    : loop_(loop), loop_id_(loop->id()), top_(top), id_(++task_counter()) {
+    : loop_(loop), top_(top), id_(++task_counter()), loop_id_(static_cast<std::uint32_t>(loop->id())) {
   run_ = &TaskStateBase::step;
-  all_link_.owner = this;
+}
+
+inline TaskStateBase* TaskStateBase::owner_of(const ListNode* link) noexcept {
+  // offsetof on a polymorphic class is "conditionally supported"; GCC and Clang support it
+  // (single inheritance, no virtual base), and it saves a back pointer in every task.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+  constexpr std::size_t off = offsetof(TaskStateBase, all_link_);
+#pragma GCC diagnostic pop
+  return reinterpret_cast<TaskStateBase*>(reinterpret_cast<char*>(const_cast<ListNode*>(link)) - off);
 }
 
 inline std::string TaskStateBase::get_name() const {
@@ -794,7 +830,7 @@ inline void EventLoop::close() {
   // Tasks still pending are destroyed, as Python's garbage collector would, and reported.
   std::vector<detail::TaskStateBase*> pending;
   for (auto* n = tasks_.sentinel()->next_; n != tasks_.sentinel(); n = n->next_) {
-    auto* t = static_cast<detail::TaskStateBase::AllLink*>(n)->owner;
+    auto* t = detail::TaskStateBase::owner_of(n);
     t->add_ref();
     pending.push_back(t);
   }
