@@ -1,8 +1,12 @@
 // Task<T>: lazy, inline await with symmetric transfer, every T, exceptions, constant stack.
 #include <asyncio/asyncio.hpp>
 
+#include <algorithm>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "catch.hpp"
 
@@ -111,4 +115,42 @@ TEST_CASE("Task is move-only and reports validity") {
   auto u = std::move(t);
   CHECK_FALSE(t.valid());
   CHECK(u.valid());
+}
+
+TEST_CASE("the frame pool: past the first chunks it maps huge chunks; blocks are distinct, writable and reused") {
+  using asyncio::detail::frame_alloc;
+  using asyncio::detail::frame_free;
+  constexpr std::size_t n = 60000, sz = 144;  // ~8.6 MB: several 2 MiB chunks after the small ones
+  std::vector<void*> blocks(n);
+  for (auto& b : blocks) {
+    b = frame_alloc(sz);
+    std::memset(b, 0xab, sz);
+  }
+  std::vector<void*> sorted = blocks;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
+  for (std::size_t i = 1; i < n; ++i)  // no two blocks overlap
+    if (static_cast<char*>(sorted[i - 1]) + sz > static_cast<char*>(sorted[i])) FAIL("overlapping blocks");
+  for (auto* b : blocks) frame_free(b, sz);
+  std::vector<void*> again(n);
+  for (auto& b : again) b = frame_alloc(sz);
+#if !ASYNCIO_SANITIZED
+  std::sort(again.begin(), again.end());
+  CHECK(again == sorted);  // every block came back from the free list, none newly carved
+#endif
+  for (auto* b : again) frame_free(b, sz);
+}
+
+TEST_CASE("the frame pool: frames made on one thread and freed on another are safe and reused") {
+  constexpr int n = 30000;
+  std::vector<asyncio::Task<int>> made;
+  std::thread maker([&] {
+    for (int i = 0; i < n; ++i) made.push_back(one());
+  });
+  maker.join();
+  std::thread freer([&] { made.clear(); });  // frees into the freeing thread's pool, handed on at exit
+  freer.join();
+  int total = 0;
+  for (int i = 0; i < 1000; ++i) total += asyncio::run(one());
+  CHECK(total == 1000);
 }

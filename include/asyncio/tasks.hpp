@@ -434,12 +434,13 @@ inline Task<void> cancel_owned_and_wait(std::vector<TaskStateBase*> owned) {
 /// and awaited before the failure propagates; a cancelled gather raises CancelledError.
 inline Task<void> gather_wait(std::vector<TaskStateBase*> children, std::vector<bool> owned,
                               bool return_exceptions) {
-  MultiWait w(children, return_exceptions ? MultiWait::Mode::GatherAll : MultiWait::Mode::Gather);
+  MultiWait w(std::move(children), return_exceptions ? MultiWait::Mode::GatherAll : MultiWait::Mode::Gather);
   co_await w;
   if (TaskStateBase* bad = w.first_error()) {
+    const auto& kids = w.children();
     std::vector<TaskStateBase*> mine;
-    for (std::size_t i = 0; i < children.size(); ++i)
-      if (owned[i]) mine.push_back(children[i]);
+    for (std::size_t i = 0; i < kids.size(); ++i)
+      if (owned[i]) mine.push_back(kids[i]);
     co_await cancel_owned_and_wait(std::move(mine));
     bad->mark_retrieved();
     std::exception_ptr e = bad->cancelled() ? std::make_exception_ptr(CancelledError(bad->cancel_message()))

@@ -1,14 +1,19 @@
 // Per-thread size-class free lists for coroutine frames and task states, so spawning and awaiting
-// do not hit malloc. Blocks are carved from 256 KiB chunks that are never returned to the
-// system: a block stays valid memory forever, so a frame allocated on one thread and freed on
+// do not hit malloc. Blocks are carved from chunks that are never returned to the system (the
+// first eight of a thread are 256 KiB; a pool that keeps growing then takes 2 MiB chunks mapped
+// with MADV_HUGEPAGE, one page fault per 2 MiB instead of 512 — a million tasks otherwise spend
+// a quarter of their time in the kernel faulting pages in): a block stays valid memory forever, so a frame allocated on one thread and freed on
 // another simply joins the freeing thread's list, and a thread that exits hands its free blocks
 // to a process-wide list that the next pool adopts. Memory is therefore bounded by the peak
 // number of live frames, and reused. Disabled under sanitizers so ASan still sees every
 // use-after-free.
 #pragma once
 
+#include <sys/mman.h>
+
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -24,6 +29,8 @@ struct FrameBlock {
 inline constexpr std::size_t kFrameGranule = 16;
 inline constexpr std::size_t kFrameClasses = 64;  // blocks up to 1 KiB are pooled
 inline constexpr std::size_t kFrameChunk = 256 * 1024;
+inline constexpr std::size_t kFrameHugeChunk = 2 * 1024 * 1024;
+inline constexpr unsigned kFrameSmallChunks = 8;  // per thread, before huge chunks
 
 /// Free blocks left behind by exited threads, and every chunk ever made (kept reachable).
 struct FrameOrphans {
@@ -42,8 +49,26 @@ struct FramePoolData {
   FrameBlock* heads[kFrameClasses];
   char* cur;
   char* end;
+  unsigned chunks;
   bool reaper_armed;
 };
+
+/// A 2 MiB-aligned 2 MiB chunk the kernel may back with one transparent huge page; null if
+/// mmap fails (the caller falls back to operator new).
+inline char* map_huge_chunk() noexcept {
+  const std::size_t len = 2 * kFrameHugeChunk;
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  auto base = reinterpret_cast<std::uintptr_t>(p);
+  std::uintptr_t aligned = (base + kFrameHugeChunk - 1) & ~(kFrameHugeChunk - 1);
+  if (aligned > base) ::munmap(p, aligned - base);
+  std::uintptr_t tail = aligned + kFrameHugeChunk;
+  if (base + len > tail) ::munmap(reinterpret_cast<void*>(tail), base + len - tail);
+#ifdef MADV_HUGEPAGE
+  ::madvise(reinterpret_cast<void*>(aligned), kFrameHugeChunk, MADV_HUGEPAGE);
+#endif
+  return reinterpret_cast<char*>(aligned);
+}
 inline thread_local FramePoolData tl_frame_pool{};
 
 /// Hands a dying thread's free blocks to the process-wide list.
@@ -80,13 +105,18 @@ struct FramePoolReaper {
   }
   std::size_t sz = c * kFrameGranule;
   if (static_cast<std::size_t>(p.end - p.cur) < sz) {
-    char* chunk = static_cast<char*>(::operator new(kFrameChunk));
-    {
+    char* chunk = nullptr;
+    std::size_t len = kFrameChunk;
+    if (p.chunks >= kFrameSmallChunks && (chunk = map_huge_chunk()) != nullptr) {
+      len = kFrameHugeChunk;  // (mapped memory is reachable without being listed)
+    } else {
+      chunk = static_cast<char*>(::operator new(kFrameChunk));
       std::lock_guard<std::mutex> g(o.mu);
       o.chunks.push_back(chunk);
     }
+    ++p.chunks;
     p.cur = chunk;
-    p.end = chunk + kFrameChunk;
+    p.end = chunk + len;
   }
   void* r = p.cur;
   p.cur += sz;

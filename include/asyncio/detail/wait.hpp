@@ -72,6 +72,7 @@ class MultiWait final : public Waiter {
     return true;
   }
 
+  const std::vector<TaskStateBase*>& children() const noexcept { return children_; }
   bool timed_out() const noexcept { return timed_out_; }
   bool cancel_requested() const noexcept { return cancel_requested_; }
   /// Gather: the child whose exception or cancellation ended the wait (null if none).
