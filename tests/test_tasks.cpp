@@ -351,12 +351,53 @@ TEST_CASE("wait_for on a leaf awaitable (sleep): TimeoutError at the deadline, r
 }
 
 TEST_CASE("wait_for on a leaf awaitable: the sleep's own deadline and the timeout in the same iteration") {
-  // Both due at t=1: the sleep was scheduled first, so it completes first and its result wins,
-  // as in Python (the inner task is done when wait_for looks at it).
+  // Both due at t=1. Python arms the timeout before the inner task even starts its sleep, so the
+  // timeout is first in line and wins; ours arms it first too.
   asyncio::run(
       []() -> asyncio::Task<> {
-        int v = co_await asyncio::wait_for(asyncio::sleep(1, 7), 1);
-        CHECK(v == 7);
+        CHECK_THROWS_AS(co_await asyncio::wait_for(asyncio::sleep(1, 7), 1), asyncio::TimeoutError);
+        CHECK(asyncio::testing::timer_count(asyncio::get_running_loop()) == 0);
+      }(),
+      VT);
+}
+
+namespace {
+asyncio::Task<> hold_lock(asyncio::Lock& lock, double secs) {
+  co_await lock.acquire();
+  co_await asyncio::sleep(secs);
+  lock.release();
+}
+}  // namespace
+
+TEST_CASE("wait_for on Lock/Semaphore/Event: nothing is lost on timeout, a grant before the deadline is kept") {
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        asyncio::Lock lock;
+        auto holder = asyncio::create_task(hold_lock(lock, 1.0));
+        co_await asyncio::sleep(0);
+        CHECK_THROWS_AS(co_await asyncio::wait_for(lock.acquire(), 0.5), asyncio::TimeoutError);
+        CHECK(lock.waiter_count() == 0);
+        bool got = co_await asyncio::wait_for(lock.acquire(), 5);  // released at t=1
+        CHECK(got);
+        CHECK(lock.locked());
+        lock.release();
+        co_await holder;
+
+        asyncio::Semaphore sem(1);
+        co_await sem.acquire();
+        CHECK_THROWS_AS(co_await asyncio::wait_for(sem.acquire(), 0.5), asyncio::TimeoutError);
+        sem.release();
+        CHECK_FALSE(sem.locked());  // the timed-out waiter took no permit with it
+        bool got_sem = co_await asyncio::wait_for(sem.acquire(), 0.5);
+        CHECK(got_sem);
+        sem.release();
+
+        asyncio::Event ev;
+        CHECK_THROWS_AS(co_await asyncio::wait_for(ev.wait(), 0.5), asyncio::TimeoutError);
+        CHECK(ev.waiter_count() == 0);
+        asyncio::get_running_loop().call_later(0.25, [&ev] { ev.set(); });
+        bool set = co_await asyncio::wait_for(ev.wait(), 1);
+        CHECK(set);
         CHECK(asyncio::testing::timer_count(asyncio::get_running_loop()) == 0);
       }(),
       VT);

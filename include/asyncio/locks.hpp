@@ -66,6 +66,8 @@ struct SemaphoreWaiter final : Waiter, ListNode {
   void await_suspend(std::coroutine_handle<> h);
   bool await_resume();
   bool cancel() noexcept override;
+  /// wait_for's leaf protocol: cancel() withdrew it before any permit was granted.
+  void abandon() noexcept { resumed = true; }
 };
 }  // namespace detail
 

@@ -314,6 +314,7 @@ class Sleep final : public Waiter, public TimerNode {
     task_->check_cancel();
     return std::move(value_);
   }
+  void abandon() noexcept {}  // (wait_for's leaf protocol: nothing to undo)
   bool cancel() noexcept override {
     if (in_heap())
       task_->loop_->remove_timer(this);
@@ -344,6 +345,7 @@ class Sleep<void> {
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) { inner_.await_suspend(h); }
   void await_resume() { inner_.await_resume(); }
+  void abandon() noexcept {}
 
  private:
   Sleep<Unit> inner_;
@@ -681,20 +683,23 @@ class WaitFor {
   Inner t_;
 };
 
-/// Leaf awaitables: no user code runs inside them, they register with the task through
-/// suspend_on(), and their Waiter::cancel() withdraws that registration completely (the awaiter
-/// may then be destroyed without await_resume).
+/// Leaf awaitables (sleep, Lock/Semaphore acquire, Event.wait): their own awaiters, no user code
+/// runs inside them, they register with the task through suspend_on(), their Waiter::cancel()
+/// withdraws that registration, and abandon() does what their cancelled await_resume would do
+/// except throwing (so the awaiter may be dropped without an exception).
 template <class A>
-struct is_leaf_awaitable : std::false_type {};
-template <class T>
-struct is_leaf_awaitable<Sleep<T>> : std::true_type {};
+concept LeafAwaitable = requires(A& a) {
+  { a.abandon() } noexcept;
+};
 
 /// wait_for on a leaf awaitable: no inner task. The awaiter runs in the caller's task with a
 /// deadline beside it; at the deadline its registration is withdrawn and the caller resumes
 /// with TimeoutError, the only exception of the whole timeout. Python wraps even `sleep` in a
 /// task and raises CancelledError inside it first; with no user code in a leaf that difference
 /// cannot be observed, except that the caller resumes on the next loop iteration instead of
-/// after the three or four hops of Python's cancel-and-wait.
+/// after the three or four hops of Python's cancel-and-wait. As in Python, the deadline is
+/// armed before the awaitable starts, so of two equal deadlines the timeout fires first; an
+/// awaitable already completed (its wake-up scheduled) when the deadline fires keeps its result.
 template <class A>
 class WaitForLeaf {
  public:
@@ -704,28 +709,30 @@ class WaitForLeaf {
   WaitForLeaf(const WaitForLeaf&) = delete;
   ~WaitForLeaf() { disarm(); }
 
-  bool await_ready() const {
+  bool await_ready() {
     if (std::isnan(timeout_)) throw ValueError("wait_for(): timeout is NaN");
-    return false;
+    if (timeout_ <= 0) return false;  // already expired: the awaitable is never started (Python 3.11)
+    return aw_.await_ready();
   }
   void await_suspend(std::coroutine_handle<> h) {
     task_ = &require_task("asyncio.wait_for()");
-    if (timeout_ <= 0) {  // already expired: the awaitable is never started (Python cancels it)
+    if (timeout_ <= 0) {
       timed_out_ = true;
       task_->yield_now(h);
       return;
     }
-    aw_.await_suspend(h);
-    inner_ = task_->waiter_;  // null when it did not register (sleep(0) only yields)
-    if (!inner_) return;
     loop_ = task_->loop_;
     timer_.owner = this;
     timer_.run_ = &WaitForLeaf::fired;
     loop_->add_timer(&timer_, loop_->time() + timeout_);
+    aw_.await_suspend(h);
+    inner_ = task_->waiter_;  // null when it did not register (sleep(0) only yields)
+    if (!inner_) disarm();
   }
   T await_resume() {
     disarm();
     if (timed_out_) {
+      if (inner_) aw_.abandon();
       task_->check_cancel();  // a cancellation that arrived after the deadline still wins
       throw TimeoutError();
     }
@@ -766,7 +773,7 @@ class WaitForLeaf {
 template <class A, detail::DurationLike D>
 auto wait_for(A&& aw, D timeout) {
   using T = detail::arg_result_t<A>;
-  if constexpr (detail::is_leaf_awaitable<std::remove_cvref_t<A>>::value && !std::is_lvalue_reference_v<A>)
+  if constexpr (detail::LeafAwaitable<std::remove_cvref_t<A>> && !std::is_lvalue_reference_v<A>)
     return detail::WaitForLeaf<std::remove_cvref_t<A>>(std::move(aw), detail::to_seconds(timeout));
   else
     return detail::WaitFor<T>(detail::wait_for_handle<T>(detail::to_handle(std::forward<A>(aw)), detail::to_seconds(timeout)));

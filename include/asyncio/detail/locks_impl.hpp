@@ -47,6 +47,12 @@ struct LockWaiter final : Waiter, ListNode {
     task->wake();
     return true;
   }
+  /// wait_for's leaf protocol: the cancelled path of await_resume, without the throw.
+  void abandon() noexcept {
+    resumed = true;
+    unlink();
+    if (!lock->locked_) lock->wake_up_first();
+  }
   bool await_resume() {
     if (st == St::Idle) return true;  // acquired without waiting
     resumed = true;
@@ -97,6 +103,7 @@ struct SignalWaiter final : Waiter, ListNode {
     task->wake();
     return true;
   }
+  void abandon() noexcept {}  // wait_for's leaf protocol: cancel() already unlinked it
   bool await_resume() {
     if (st == St::Idle) return true;
     if (st == St::Cancelled) task->throw_cancelled();
