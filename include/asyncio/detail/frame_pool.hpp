@@ -88,13 +88,16 @@ struct FramePoolReaper {
   }
 };
 
+/// Registers the thread-exit hand-off of this thread's free blocks (first allocation or free).
+[[gnu::noinline]] inline void arm_frame_reaper() {
+  tl_frame_pool.reaper_armed = true;
+  thread_local FramePoolReaper reaper;
+  (void)reaper;
+}
+
 [[gnu::noinline]] inline void* frame_alloc_slow(std::size_t c) {
   FramePoolData& p = tl_frame_pool;
-  if (!p.reaper_armed) {
-    p.reaper_armed = true;
-    thread_local FramePoolReaper reaper;
-    (void)reaper;
-  }
+  if (!p.reaper_armed) arm_frame_reaper();
   auto& o = FrameOrphans::get();
   if (o.any.load(std::memory_order_relaxed)) {
     std::lock_guard<std::mutex> g(o.mu);
@@ -134,7 +137,13 @@ inline void* frame_alloc(std::size_t n) {
     p.heads[c] = b->next;
     return b;
   }
-  return frame_alloc_slow(c);
+  const std::size_t sz = c * kFrameGranule;
+  if (static_cast<std::size_t>(p.end - p.cur) >= sz) {  // carve from the current chunk
+    void* r = p.cur;
+    p.cur += sz;
+    return r;
+  }
+  return frame_alloc_slow(c);  // orphaned blocks of this class, else a new chunk
 #endif
 }
 
@@ -149,6 +158,7 @@ inline void frame_free(void* ptr, std::size_t n) noexcept {
     return;
   }
   FramePoolData& p = tl_frame_pool;
+  if (!p.reaper_armed) arm_frame_reaper();  // a thread that only frees hands its blocks on too
   auto* b = static_cast<FrameBlock*>(ptr);
   b->next = p.heads[c];
   p.heads[c] = b;

@@ -24,8 +24,9 @@ class MultiWait final : public Waiter {
   };
 
   MultiWait(std::vector<TaskStateBase*> children, Mode mode, std::optional<double> timeout = std::nullopt)
-      : children_(std::move(children)), nodes_(children_.size()), remaining_(children_.size()),
-        mode_(mode), timeout_(timeout) {}
+      : children_(std::move(children)), remaining_(children_.size()), mode_(mode), timeout_(timeout) {
+    nodes_.reserve(children_.size());  // never reallocated once nodes are linked
+  }
   MultiWait(const MultiWait&) = delete;
   ~MultiWait() { unregister(); }
 
@@ -39,12 +40,7 @@ class MultiWait final : public Waiter {
       timer_.run_ = &MultiWait::timer_fired;
       loop_->add_timer(&timer_, loop_->time() + *timeout_);
     }
-    for (std::size_t i = 0; i < children_.size(); ++i) {
-      nodes_[i].owner = this;
-      nodes_[i].child = children_[i];
-      nodes_[i].run_ = &MultiWait::child_done;
-      children_[i]->add_completion(&nodes_[i]);
-    }
+    for (TaskStateBase* c : children_) c->add_completion(&nodes_.emplace_back(this, c));
     task_->suspend_on(this, h);
   }
   void await_resume() {
@@ -80,8 +76,9 @@ class MultiWait final : public Waiter {
 
  private:
   struct Node : CompletionNode {
-    MultiWait* owner = nullptr;
-    TaskStateBase* child = nullptr;
+    Node(MultiWait* o, TaskStateBase* c) noexcept : owner(o), child(c) { run_ = &MultiWait::child_done; }
+    MultiWait* owner;
+    TaskStateBase* child;
   };
   struct Timer : TimerNode {
     MultiWait* owner = nullptr;
