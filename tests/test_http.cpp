@@ -452,7 +452,7 @@ TEST_CASE("a server that never answers: total timeout 0.2 s raises TimeoutError 
     CHECK(timed_out);
     CHECK_FALSE(server_timeout);  // total → asyncio.TimeoutError, as aiohttp
     CHECK(dt >= 0.19);
-    CHECK(dt < 0.6);
+    CHECK(dt < 2.0);  // promptly, with room for a loaded CI machine (the default total is 5 min)
     CHECK(s.active_requests() == 0);
     CHECK(s.open_sockets() == 0);
     co_await s.close();

@@ -121,6 +121,11 @@ TEST_CASE("run_in_executor with an own ThreadPoolExecutor bounds the parallelism
     int p = peak.load();
     while (now > p && !peak.compare_exchange_weak(p, now)) {
     }
+    // Wait (up to 5 s) for a second job to run beside this one, so that the pool's parallelism
+    // is reached however slowly its threads start on a loaded machine; a third would show up
+    // in `peak`.
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (running.load() < 2 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
     std::this_thread::sleep_for(30ms);
     --running;
     return 1;
