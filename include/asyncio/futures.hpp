@@ -210,18 +210,7 @@ class Future {
     return id;
   }
   /// Remove a callback added by add_done_callback; returns how many were removed (0 or 1).
-  std::size_t remove_done_callback(CallbackId id) {
-    auto& lst = st_->callbacks;
-    for (auto* n = lst.sentinel()->next_; n != lst.sentinel(); n = n->next_) {
-      auto* c = static_cast<detail::CompletionNode*>(n);
-      if (!c->wake_task_ && c->cb_id_ == id) {
-        c->unlink();
-        c->run_(c, true);
-        return 1;
-      }
-    }
-    return 0;
-  }
+  std::size_t remove_done_callback(CallbackId id) { return detail::remove_callback(st_->callbacks, id); }
   EventLoop& get_loop() const noexcept { return *st_->loop; }
 
   detail::FutureAwaiter<T> operator co_await() const noexcept { return detail::FutureAwaiter<T>(st_); }

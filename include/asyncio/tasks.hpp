@@ -118,18 +118,7 @@ class TaskHandle {
     return id;
   }
   /// Remove a callback added by add_done_callback; returns how many were removed (0 or 1).
-  std::size_t remove_done_callback(CallbackId id) {
-    auto& lst = state().done_list_;
-    for (auto* n = lst.sentinel()->next_; n != lst.sentinel(); n = n->next_) {
-      auto* c = static_cast<detail::CompletionNode*>(n);
-      if (!c->wake_task_ && c->cb_id_ == id) {
-        c->unlink();
-        c->run_(c, true);
-        return 1;
-      }
-    }
-    return 0;
-  }
+  std::size_t remove_done_callback(CallbackId id) { return detail::remove_callback(state().done_list_, id); }
   std::string get_name() const { return state().get_name(); }
   void set_name(std::string name) { state().set_name(std::move(name)); }
   int cancelling() const { return state().cancelling(); }

@@ -125,6 +125,20 @@ struct CompletionNode : Runnable {
   std::uint64_t cb_id_ = 0;  // user done callbacks: the id remove_done_callback takes
 };
 
+/// remove_done_callback for tasks and futures: unlink and free the user callback `id` from a
+/// done list (awaiters' nodes, which have wake_task_ set, are never matched). Returns 0 or 1.
+inline std::size_t remove_callback(List& lst, std::uint64_t id) noexcept {
+  for (auto* n = lst.sentinel()->next_; n != lst.sentinel(); n = n->next_) {
+    auto* c = static_cast<CompletionNode*>(n);
+    if (!c->wake_task_ && c->cb_id_ == id) {
+      c->unlink();
+      c->run_(c, true);  // discard: frees the callback without running it
+      return 1;
+    }
+  }
+  return 0;
+}
+
 /// State shared by every scheduled task (Python's Task object minus the coroutine's result).
 /// Reached by users through TaskPtr / TaskHandle<T>; the methods above the line are public API.
 class TaskStateBase : public Runnable {
