@@ -50,6 +50,19 @@ class ReleaseGuard {
   M* m_ = nullptr;
 };
 
+/// hold(): awaits the acquire waiter `W`, then hands back a ReleaseGuard on `M`.
+template <class W, class M>
+struct HoldAwaiter {
+  W w;
+  M* m;
+  bool await_ready() noexcept { return w.await_ready(); }
+  void await_suspend(std::coroutine_handle<> h) { w.await_suspend(h); }
+  ReleaseGuard<M> await_resume() {
+    w.await_resume();
+    return ReleaseGuard<M>(m);
+  }
+};
+
 /// A queued acquire() (Python's waiter future in Semaphore._waiters).
 struct SemaphoreWaiter final : Waiter, ListNode {
   Semaphore* sem;
@@ -93,17 +106,9 @@ class Semaphore {
 
   /// RAII permit from hold(): released when destroyed (or by release()).
   using Guard = detail::ReleaseGuard<Semaphore>;
-  struct HoldAwaiter {
-    detail::SemaphoreWaiter w;
-    bool await_ready() noexcept { return w.await_ready(); }
-    void await_suspend(std::coroutine_handle<> h) { w.await_suspend(h); }
-    Guard await_resume() {
-      w.await_resume();
-      return Guard(w.sem);
-    }
-  };
+  using HoldAwaiter = detail::HoldAwaiter<detail::SemaphoreWaiter, Semaphore>;
   /// `auto held = co_await sem.hold();` — acquire, released when `held` goes out of scope.
-  HoldAwaiter hold() { return HoldAwaiter{detail::SemaphoreWaiter(this)}; }
+  HoldAwaiter hold() { return HoldAwaiter{detail::SemaphoreWaiter(this), this}; }
 
   struct EnterAwaiter {
     detail::SemaphoreWaiter w;
@@ -213,7 +218,7 @@ class Condition;
 namespace detail {
 /// A queued Lock.acquire() (Python's waiter future in Lock._waiters). See detail/locks_impl.hpp.
 struct LockWaiter;
-/// A queued Event.wait() / Condition.wait() (a future in the primitive's _waiters).
+/// A queued Event.wait() / Condition.wait() / Queue put()/get() (a future in a _waiters deque).
 struct SignalWaiter;
 }  // namespace detail
 
@@ -236,7 +241,7 @@ class Lock {
   }
 
   using Guard = detail::ReleaseGuard<Lock>;
-  struct HoldAwaiter;
+  using HoldAwaiter = detail::HoldAwaiter<detail::LockWaiter, Lock>;
   /// `auto held = co_await lock.hold();` — acquire; released when `held` is destroyed.
   HoldAwaiter hold();
   /// async context manager: `async with lock:` is async_with(lock, body).
@@ -306,7 +311,7 @@ class Condition {
   void notify_all() { notify(waiters_.size()); }
 
   using Guard = detail::ReleaseGuard<Condition>;
-  struct HoldAwaiter;
+  using HoldAwaiter = detail::HoldAwaiter<detail::LockWaiter, Condition>;
   HoldAwaiter hold();
   detail::LockWaiter aenter();
   detail::Ready<bool> aexit(std::exception_ptr) {

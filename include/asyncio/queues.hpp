@@ -22,43 +22,6 @@
 namespace asyncio {
 
 namespace detail {
-/// A blocked get() or put() (the future Python appends to _getters / _putters).
-struct QueueWaiter final : Waiter, ListNode {
-  enum class St : std::uint8_t { Idle, Waiting, Done, Cancelled };
-  List* list;
-  TaskStateBase* task = nullptr;
-  St st = St::Idle;
-
-  explicit QueueWaiter(List* l) noexcept : list(l) {}
-  QueueWaiter(const QueueWaiter&) = delete;
-  ~QueueWaiter() { unlink(); }
-  bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) {
-    task = &require_task("Queue.get()/put()/join()");
-    st = St::Waiting;
-    list->push_back(this);
-    task->suspend_on(this, h);
-  }
-  bool cancel() noexcept override {
-    if (st != St::Waiting) return false;
-    unlink();
-    st = St::Cancelled;
-    task->wake();
-    return true;
-  }
-  void await_resume() {
-    if (st == St::Cancelled) task->throw_cancelled();
-    task->check_cancel();
-  }
-  /// Python's _wakeup_next: wake the first waiter of `l`, if any.
-  static void wakeup_next(List& l) noexcept {
-    if (auto* w = static_cast<QueueWaiter*>(l.pop_front())) {
-      w->st = St::Done;
-      w->task->wake();
-    }
-  }
-};
-
 template <class T>
 struct FifoStore {
   std::deque<T> d;
@@ -130,7 +93,7 @@ class BasicQueue {
     store_.push(std::move(item));
     ++unfinished_;
     finished_.clear();
-    detail::QueueWaiter::wakeup_next(getters_);
+    detail::SignalWaiter::wake_first(getters_);
   }
   /// QueueEmpty if empty (QueueShutDown if also shut down).
   T get_nowait() {
@@ -139,7 +102,7 @@ class BasicQueue {
       throw QueueEmpty();
     }
     T item = store_.pop();
-    detail::QueueWaiter::wakeup_next(putters_);
+    detail::SignalWaiter::wake_first(putters_);
     return item;
   }
   /// A consumer finished an item it got; ValueError if called more times than items were put.
@@ -161,8 +124,8 @@ class BasicQueue {
       }
       if (unfinished_ == 0) finished_.set();
     }
-    while (!getters_.empty()) detail::QueueWaiter::wakeup_next(getters_);
-    while (!putters_.empty()) detail::QueueWaiter::wakeup_next(putters_);
+    while (!getters_.empty()) detail::SignalWaiter::wake_first(getters_);
+    while (!putters_.empty()) detail::SignalWaiter::wake_first(putters_);
   }
   bool is_shutdown() const noexcept { return shutdown_; }
 
@@ -172,6 +135,10 @@ class BasicQueue {
   long unfinished_tasks() const noexcept { return unfinished_; }
 
  private:
+  /// One blocked wait of put() (putting) or get(): queue on `waiters` until woken; a waiter
+  /// cancelled after being woken passes the wake-up on, so no slot or item is stranded.
+  Task<void> wait_turn(detail::List& waiters, bool putting);
+
   Store store_;
   detail::List getters_;
   detail::List putters_;
@@ -195,25 +162,30 @@ using PriorityQueue = BasicQueue<T, detail::HeapStore<T, Compare>>;
 // ------------------------------------------------------------------ bodies
 
 template <class T, class Store>
+Task<void> BasicQueue<T, Store>::wait_turn(detail::List& waiters, bool putting) {
+  std::exception_ptr err;
+  bool woken = false;
+  {
+    detail::SignalWaiter w(&waiters, nullptr, putting ? "Queue.put()" : "Queue.get()");
+    try {
+      co_await w;
+    } catch (...) {
+      err = std::current_exception();
+      woken = w.st == detail::SignalWaiter::St::Done;
+    }
+  }
+  if (err) {
+    // Woken (a slot freed / an item put) but cancelled: hand the wake-up to the next waiter.
+    if (woken && (putting ? !full() : !empty())) detail::SignalWaiter::wake_first(waiters);
+    std::rethrow_exception(err);
+  }
+}
+
+template <class T, class Store>
 Task<void> BasicQueue<T, Store>::put(T item) {
   while (full()) {
     if (shutdown_) throw QueueShutDown();
-    std::exception_ptr err;
-    bool woken = false;
-    {
-      detail::QueueWaiter w(&putters_);
-      try {
-        co_await w;
-      } catch (...) {
-        err = std::current_exception();
-        woken = w.st == detail::QueueWaiter::St::Done;
-      }
-    }
-    if (err) {
-      // Woken by get_nowait() but cancelled: hand the free slot to the next putter.
-      if (!full() && woken) detail::QueueWaiter::wakeup_next(putters_);
-      std::rethrow_exception(err);
-    }
+    co_await wait_turn(putters_, true);
   }
   put_nowait(std::move(item));
 }
@@ -222,22 +194,7 @@ template <class T, class Store>
 Task<T> BasicQueue<T, Store>::get() {
   while (empty()) {
     if (shutdown_) throw QueueShutDown();
-    std::exception_ptr err;
-    bool woken = false;
-    {
-      detail::QueueWaiter w(&getters_);
-      try {
-        co_await w;
-      } catch (...) {
-        err = std::current_exception();
-        woken = w.st == detail::QueueWaiter::St::Done;
-      }
-    }
-    if (err) {
-      // Woken by put_nowait() but cancelled: hand the item to the next getter.
-      if (!empty() && woken) detail::QueueWaiter::wakeup_next(getters_);
-      std::rethrow_exception(err);
-    }
+    co_await wait_turn(getters_, false);
   }
   co_return get_nowait();
 }

@@ -72,21 +72,27 @@ struct LockWaiter final : Waiter, ListNode {
   }
 };
 
-/// Event.wait() / Condition.wait()'s inner future. The primitive pops it when signalling.
+/// Event.wait() / Condition.wait()'s inner future, and a blocked Queue put()/get() (Python's
+/// _getters / _putters futures). The primitive pops it when signalling (set_result / wake_first).
 struct SignalWaiter final : Waiter, ListNode {
   enum class St : std::uint8_t { Idle, Waiting, Done, Cancelled };
   List* list;
-  const bool* ready_flag;  // Event: its flag (ready at once when set); Condition: null
+  const bool* ready_flag;  // Event: its flag (ready at once when set); others: null
+  const char* what;        // the operation, for the "must be awaited inside a task" error
   TaskStateBase* task = nullptr;
   St st = St::Idle;
 
-  SignalWaiter(List* l, const bool* flag) noexcept : list(l), ready_flag(flag) {}
-  SignalWaiter(SignalWaiter&& o) noexcept : list(o.list), ready_flag(o.ready_flag) {}
+  SignalWaiter(List* l, const bool* flag, const char* op) noexcept : list(l), ready_flag(flag), what(op) {}
+  SignalWaiter(SignalWaiter&& o) noexcept : list(o.list), ready_flag(o.ready_flag), what(o.what) {}
   SignalWaiter(const SignalWaiter&) = delete;
   ~SignalWaiter() { unlink(); }
+  /// Python's _wakeup_next / notify(1): wake the first waiter of `l`, if any.
+  static void wake_first(List& l) noexcept {
+    if (auto* w = static_cast<SignalWaiter*>(l.front())) w->set_result();
+  }
   bool await_ready() const noexcept { return ready_flag && *ready_flag; }
   void await_suspend(std::coroutine_handle<> h) {
-    task = &require_task("Event.wait()");
+    task = &require_task(what);
     st = St::Waiting;
     list->push_back(this);
     task->suspend_on(this, h);
@@ -126,46 +132,23 @@ inline void Lock::wake_up_first() noexcept {
     w->task->wake();
   }
 }
-struct Lock::HoldAwaiter {
-  detail::LockWaiter w;
-  bool await_ready() noexcept { return w.await_ready(); }
-  void await_suspend(std::coroutine_handle<> h) { w.await_suspend(h); }
-  Guard await_resume() {
-    w.await_resume();
-    return Guard(w.lock);
-  }
-};
-inline Lock::HoldAwaiter Lock::hold() { return HoldAwaiter{detail::LockWaiter(this)}; }
+inline Lock::HoldAwaiter Lock::hold() { return HoldAwaiter{detail::LockWaiter(this), this}; }
 
 // ------------------------------------------------------------------ Event
-inline detail::SignalWaiter Event::wait() { return detail::SignalWaiter(&waiters_, &value_); }
+inline detail::SignalWaiter Event::wait() { return detail::SignalWaiter(&waiters_, &value_, "Event.wait()"); }
 inline void Event::set() noexcept {
   if (value_) return;
   value_ = true;
-  while (auto* w = static_cast<detail::SignalWaiter*>(waiters_.front())) w->set_result();
+  while (!waiters_.empty()) detail::SignalWaiter::wake_first(waiters_);
 }
 
 // ------------------------------------------------------------------ Condition
 inline detail::LockWaiter Condition::acquire() { return lock_->acquire(); }
 inline detail::LockWaiter Condition::aenter() { return lock_->acquire(); }
-struct Condition::HoldAwaiter {
-  detail::LockWaiter w;
-  Condition* c;
-  bool await_ready() noexcept { return w.await_ready(); }
-  void await_suspend(std::coroutine_handle<> h) { w.await_suspend(h); }
-  Guard await_resume() {
-    w.await_resume();
-    return Guard(c);
-  }
-};
 inline Condition::HoldAwaiter Condition::hold() { return HoldAwaiter{lock_->acquire(), this}; }
 
 inline void Condition::do_notify(std::size_t n) noexcept {
-  for (std::size_t i = 0; i < n; ++i) {
-    auto* w = static_cast<detail::SignalWaiter*>(waiters_.front());
-    if (!w) break;
-    w->set_result();
-  }
+  for (std::size_t i = 0; i < n && !waiters_.empty(); ++i) detail::SignalWaiter::wake_first(waiters_);
 }
 
 inline Task<bool> Condition::wait() {
@@ -173,7 +156,7 @@ inline Task<bool> Condition::wait() {
   release();
   std::exception_ptr err;
   {
-    detail::SignalWaiter w(&waiters_, nullptr);
+    detail::SignalWaiter w(&waiters_, nullptr, "Condition.wait()");
     try {
       co_await w;
     } catch (...) {
