@@ -3,12 +3,15 @@
 // builds the same trace and compares it with that section line by line.
 #pragma once
 
+#include <asyncio/asyncio.hpp>
 #include <fmt/format.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "catch.hpp"
 
 namespace pytrace {
 
@@ -39,6 +42,25 @@ inline std::vector<std::string> expected(const std::string& file, const std::str
   }
   if (out.empty()) out.push_back("<no recorded trace for " + scenario + " in " + p.string() + ">");
   return out;
+}
+
+/// Python's str(bool).
+inline const char* py(bool b) { return b ? "True" : "False"; }
+
+/// Run `main()` under virtual time and compare its trace with the `scenario` section of
+/// tests/python/<file>.out.
+template <class F>
+void replay(const char* file, const char* scenario, F main) {
+  reset();
+  asyncio::run(main(), {.virtual_time = true});
+  CHECK(lines() == expected(file, scenario));
+}
+
+/// Nothing left on the running loop: no timer, no task other than the caller.
+inline void check_clean() {
+  auto& loop = asyncio::get_running_loop();
+  CHECK(asyncio::testing::timer_count(loop) == 0);
+  CHECK(asyncio::testing::pending_task_count(loop) == 1);
 }
 
 }  // namespace pytrace

@@ -10,6 +10,8 @@
 #include "pytrace.hpp"
 
 using namespace std::chrono_literals;
+using pytrace::check_clean;
+using pytrace::py;
 using pytrace::say;
 
 namespace {
@@ -19,17 +21,9 @@ double now() { return asyncio::get_running_loop().time() - t0; }
 
 template <class F>
 void replay(const char* scenario, F main) {
-  pytrace::reset();
-  asyncio::run(main(), {.virtual_time = true});
-  CHECK(pytrace::lines() == pytrace::expected("locks", scenario));
+  pytrace::replay("locks", scenario, main);
 }
 
-// Nothing left on the loop: no timer, no task other than the caller.
-void check_clean() {
-  auto& loop = asyncio::get_running_loop();
-  CHECK(asyncio::testing::timer_count(loop) == 0);
-  CHECK(asyncio::testing::pending_task_count(loop) == 1);
-}
 
 // ------------------------------------------------------------------ Lock
 asyncio::Lock* g_lock;
@@ -299,7 +293,6 @@ asyncio::Task<> bar_w2(std::string n) {
     throw;
   }
 }
-const char* py(bool b) { return b ? "True" : "False"; }
 asyncio::Task<> barrier() {
   asyncio::Barrier b(3);
   g_bar = &b;

@@ -12,24 +12,18 @@
 #include "pytrace.hpp"
 
 using namespace std::chrono_literals;
+using pytrace::check_clean;
+using pytrace::py;
 using pytrace::say;
 
 namespace {
 
 double t0 = 0;
 std::string now() { return fmt::format("{:.1f}", asyncio::get_running_loop().time() - t0); }
-const char* py(bool b) { return b ? "True" : "False"; }
 
 template <class F>
 void replay(const char* scenario, F main) {
-  pytrace::reset();
-  asyncio::run(main(), {.virtual_time = true});
-  CHECK(pytrace::lines() == pytrace::expected("queues", scenario));
-}
-void check_clean() {
-  auto& loop = asyncio::get_running_loop();
-  CHECK(asyncio::testing::timer_count(loop) == 0);
-  CHECK(asyncio::testing::pending_task_count(loop) == 1);
+  pytrace::replay("queues", scenario, main);
 }
 
 asyncio::Queue<int>* g_q;

@@ -9,24 +9,18 @@
 #include "pytrace.hpp"
 
 using namespace std::chrono_literals;
+using pytrace::check_clean;
 using pytrace::say;
 
 namespace {
 
 std::string now() { return fmt::format("{:.1f}", asyncio::get_running_loop().time()); }
-const char* py(bool b) { return b ? "True" : "False"; }
+using pytrace::py;  // (here, beside the overload below, so neither hides the other)
 std::string py(std::optional<double> w) { return w ? fmt::format("{:.1f}", *w) : std::string("None"); }
 
 template <class F>
 void replay(const char* scenario, F main) {
-  pytrace::reset();
-  asyncio::run(main(), {.virtual_time = true});
-  CHECK(pytrace::lines() == pytrace::expected("timeouts", scenario));
-}
-void check_clean() {
-  auto& loop = asyncio::get_running_loop();
-  CHECK(asyncio::testing::timer_count(loop) == 0);
-  CHECK(asyncio::testing::pending_task_count(loop) == 1);
+  pytrace::replay("timeouts", scenario, main);
 }
 
 asyncio::Task<> expiry_body(asyncio::Timeout& t) {
