@@ -512,6 +512,112 @@ TEST_CASE("TaskHandle: result(), exception(), names, copies, awaiting many times
       VT);
 }
 
+namespace {
+/// Counts live instances (a task result whose lifetime the tests follow).
+struct Counted {
+  static inline int live = 0;
+  int v;
+  explicit Counted(int x) : v(x) { ++live; }
+  Counted(const Counted& o) : v(o.v) { ++live; }
+  Counted(Counted&& o) noexcept : v(o.v) { ++live; }
+  ~Counted() { --live; }
+};
+/// co_await it to learn the address of the awaiting coroutine's frame.
+struct FrameAddress {
+  void** out;
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) const noexcept {
+    *out = h.address();
+    return false;
+  }
+  void await_resume() const noexcept {}
+};
+asyncio::Task<Counted> holding([[maybe_unused]] std::shared_ptr<int> param, void** frame, int v) {
+  co_await FrameAddress{frame};
+  co_await asyncio::sleep(0);
+  if (v < 0) throw asyncio::ValueError("negative");
+  co_return Counted(v);
+}
+asyncio::Task<std::unique_ptr<int>> move_only_result(int v) {
+  co_await asyncio::sleep(0);
+  co_return std::make_unique<int>(v);
+}
+}  // namespace
+
+TEST_CASE("a task's state lives in front of its frame; the frame dies when it finishes, the result with the last handle") {
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto param = std::make_shared<int>(7);
+        void* frame = nullptr;
+        {
+          auto h = asyncio::create_task(holding(param, &frame, 5));
+          CHECK(param.use_count() == 2);  // the frame's copy of the parameter
+          co_await asyncio::sleep(0);
+          REQUIRE(frame != nullptr);
+          // One block: the state create_task built sits right in front of the coroutine frame.
+          CHECK(reinterpret_cast<char*>(h.state_ptr()) + asyncio::detail::task_prefix_bytes<Counted> ==
+                static_cast<char*>(frame));
+          Counted r = co_await h;
+          CHECK(r.v == 5);
+          CHECK(param.use_count() == 1);  // finished: the frame (and its parameters) are gone...
+          CHECK(Counted::live == 2);      // ...the result lives on in the state (and in r)
+          CHECK(h.result().v == 5);
+        }
+        CHECK(Counted::live == 0);  // last handle gone: the result too
+        {
+          auto bad = asyncio::create_task(holding(param, &frame, -1));
+          CHECK_THROWS_AS(co_await bad, asyncio::ValueError);
+          CHECK(param.use_count() == 1);
+          auto cancelled = asyncio::create_task(holding(param, &frame, 1));
+          co_await asyncio::sleep(0);
+          cancelled.cancel();
+          CHECK_THROWS_AS(co_await cancelled, asyncio::CancelledError);
+          auto never_started = asyncio::create_task(holding(param, &frame, 1));
+          never_started.cancel();  // cancelled before its first step: the frame never runs
+          CHECK_THROWS_AS(co_await never_started, asyncio::CancelledError);
+          CHECK(param.use_count() == 1);
+          auto mo = asyncio::create_task(move_only_result(9));
+          co_await asyncio::sleep(0);
+          co_await asyncio::sleep(0);
+          REQUIRE(mo.done());
+          std::unique_ptr<int>& p = mo.result();
+          CHECK(*p == 9);
+        }
+        CHECK(Counted::live == 0);
+        {
+          auto unscheduled = holding(param, &frame, 1);  // a Task never scheduled frees its block itself
+          CHECK(param.use_count() == 2);
+        }
+        CHECK(param.use_count() == 1);
+        // A task still pending when the loop closes is destroyed with its frame (run() cancels
+        // it first; this one ignores nothing, so it ends cancelled).
+        asyncio::create_task(holding(param, &frame, 1));
+      }(),
+      VT);
+  CHECK(Counted::live == 0);
+}
+
+#if !ASYNCIO_SANITIZED
+TEST_CASE("a finished task's block (state + frame) goes back to the pool and the next task reuses it") {
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto param = std::make_shared<int>(1);
+        void* frame = nullptr;
+        void* first = nullptr;
+        {
+          auto h = asyncio::create_task(holding(param, &frame, 1));
+          first = h.state_ptr();
+          co_await h;
+        }
+        auto again = asyncio::create_task(holding(param, &frame, 2));
+        CHECK(static_cast<void*>(again.state_ptr()) == first);
+        Counted r = co_await again;
+        CHECK(r.v == 2);
+      }(),
+      VT);
+}
+#endif
+
 TEST_CASE("create_task(callable, args...) keeps the callable and arguments alive in the frame") {
   asyncio::run(
       []() -> asyncio::Task<> {

@@ -103,8 +103,7 @@ class TaskHandle {
       auto& st = state();
       if (!st.done()) throw InvalidStateError("Result is not set.");
       st.mark_retrieved();
-      if (st.result_.has_exception()) std::rethrow_exception(st.result_.exception());
-      return st.result_.stored();
+      return st.stored();
     }
   }
   /// The exception (null if it succeeded); CancelledError if cancelled; InvalidStateError if pending.
@@ -198,7 +197,7 @@ TaskHandle<T> EventLoop::create_task(Task<T> coro) {
   if (closed_) throw RuntimeError("Event loop is closed");
   if (!coro.valid()) detail::throw_empty_task();
   check_thread("create_task");
-  auto* st = new detail::TaskState<T>(this, coro.release());
+  auto* st = detail::TaskState<T>::create_in_front_of(this, coro.release());
   TaskHandle<T> h(st);
   register_task(st);
   return h;
@@ -391,7 +390,7 @@ template <class T>
 Result<gather_value_t<T>> gather_result(TaskHandle<T>& h, bool owned) {
   auto* st = h.state_ptr();
   st->mark_retrieved();
-  if (st->state_ != TaskStateBase::State::Finished) return Result<gather_value_t<T>>(st->result_.exception());
+  if (st->state_ != TaskStateBase::State::Finished) return Result<gather_value_t<T>>(st->stored_exception());
   return Result<gather_value_t<T>>(gather_take(h, owned));
 }
 

@@ -14,6 +14,7 @@
 #include "../exceptions.hpp"
 #include "frame_pool.hpp"
 #include "intrusive.hpp"
+#include "outcome.hpp"
 
 namespace asyncio {
 class EventLoop;
@@ -171,7 +172,8 @@ class TaskStateBase : public Runnable {
     std::string cancel_msg;
   };
 
-  TaskStateBase(EventLoop* loop, std::coroutine_handle<> top) noexcept;
+  /// Built in place in front of the task's coroutine frame, which starts `prefix_bytes` later.
+  TaskStateBase(EventLoop* loop, std::uint16_t prefix_bytes) noexcept;
   TaskStateBase(const TaskStateBase&) = delete;
   TaskStateBase& operator=(const TaskStateBase&) = delete;
 
@@ -214,28 +216,96 @@ class TaskStateBase : public Runnable {
 
  protected:
   void finish();  // after the state is set: unlink, fire done list, drop the loop's reference
+  /// The coroutine frame behind this state (valid while frame_live_).
+  void* frame_address() const noexcept {
+    return const_cast<char*>(reinterpret_cast<const char*>(this)) + prefix_bytes_;
+  }
+  std::coroutine_handle<> frame() const noexcept { return std::coroutine_handle<>::from_address(frame_address()); }
+  /// Destroy the coroutine frame; its memory stays with this state until destroy_self().
+  void destroy_frame() noexcept;
   Extras& extras() {
     if (!extras_) extras_ = std::make_unique<Extras>();
     return *extras_;
   }
 
  public:
+  // One pool block holds this state and, prefix_bytes_ after it, the coroutine frame (the
+  // frame's promise reserves the room when the coroutine is called; see TaskPromise). 120 bytes.
   EventLoop* loop_;
-  std::coroutine_handle<> top_;
   std::coroutine_handle<> resume_point_;
   Waiter* waiter_ = nullptr;
   List done_list_;
   ListNode all_link_;
-  std::uint64_t id_;
   std::unique_ptr<Extras> extras_;
+  std::uint64_t id_ : 48;
+  std::uint64_t prefix_bytes_ : 16;
   std::uint32_t refs_ = 1;  // the loop's reference while pending
   std::uint32_t loop_id_;   // to find out whether loop_ still exists (ids past 2^32 would only misroute a report)
   int num_cancels_requested_ = 0;
   State state_ = State::Pending;
-  bool started_ = false;
-  bool must_cancel_ = false;
-  bool retrieved_ = false;
+  bool started_ : 1 = false;
+  bool must_cancel_ : 1 = false;
+  bool retrieved_ : 1 = false;
+  bool frame_live_ : 1 = true;
+  // Read and written by the frame's operator delete (TaskPromise), which finds them at a fixed
+  // offset in the block: 1 here says a task state lives in front of the frame (operator new
+  // writes 0 there first), and delete leaves the frame's size in 16-byte granules (255: larger,
+  // not pooled) for destroy_self() to free the whole block with.
+  std::uint8_t is_task_ = 1;
+  std::uint8_t frame_granules_ = 0;
 };
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+inline constexpr std::size_t kTaskMarkerOffset = offsetof(TaskStateBase, is_task_);
+inline constexpr std::size_t kTaskGranulesOffset = offsetof(TaskStateBase, frame_granules_);
+#pragma GCC diagnostic pop
+
+/// A task's result slot, without a tag of its own: the task's state_ says which member lives
+/// (Finished: the value; Failed or Cancelled: the exception; Pending: neither).
+template <class T>
+union TaskResult {
+  using stored_type = typename Stored<T>::type;
+  TaskResult() noexcept {}
+  ~TaskResult() {}
+  stored_type val_;
+  std::exception_ptr exc_;
+};
+
+/// TaskState<T>'s data (its size is needed where the coroutine frame is allocated).
+template <class T>
+class TaskStateLayout : public TaskStateBase {
+ public:
+  using TaskStateBase::TaskStateBase;
+  TaskResult<T> result_;
+};
+
+/// Bytes reserved in front of every Task<T> frame for the state create_task() builds there.
+template <class T>
+inline constexpr std::size_t task_prefix_bytes =
+    (sizeof(TaskStateLayout<T>) + alignof(std::max_align_t) - 1) & ~(alignof(std::max_align_t) - 1);
+
+/// A Task frame's allocation: the block starts task_prefix_bytes<T> before the frame, and the
+/// marker byte says "no task state here" until create_task() builds one.
+template <std::size_t P>
+inline void* prefixed_frame_alloc(std::size_t n) {
+  static_assert(P > kTaskGranulesOffset);
+  char* block = static_cast<char*>(frame_alloc(P + n));
+  block[kTaskMarkerOffset] = 0;
+  return block + P;
+}
+/// A Task frame's deallocation: frees the block unless a task state lives in front of the frame
+/// (then the state frees it later, and learns the frame's size here).
+template <std::size_t P>
+inline void prefixed_frame_free(void* frame, std::size_t n) noexcept {
+  char* block = static_cast<char*>(frame) - P;
+  if (block[kTaskMarkerOffset]) {
+    std::size_t g = (n + 15) / 16;
+    block[kTaskGranulesOffset] = static_cast<char>(g < 255 ? g : 255);
+    return;
+  }
+  frame_free(block, P + n);
+}
 
 /// The running task on this thread, or throws RuntimeError naming the operation.
 inline TaskStateBase& require_task(const char* what) {

@@ -185,9 +185,14 @@ inline void CallbackNode::run(Runnable* r, bool discard) {
 }
 
 // ------------------------------------------------------------------------------ TaskStateBase
-inline TaskStateBase::TaskStateBase(EventLoop* loop, std::coroutine_handle<> top) noexcept
-    : loop_(loop), top_(top), id_(next_task_id()), loop_id_(static_cast<std::uint32_t>(loop->id())) {
+inline TaskStateBase::TaskStateBase(EventLoop* loop, std::uint16_t prefix_bytes) noexcept
+    : loop_(loop), id_(next_task_id()), prefix_bytes_(prefix_bytes), loop_id_(static_cast<std::uint32_t>(loop->id())) {
   run_ = &TaskStateBase::step;
+}
+
+inline void TaskStateBase::destroy_frame() noexcept {
+  frame_live_ = false;
+  frame().destroy();  // its operator delete keeps the block and records the frame's size
 }
 
 inline TaskStateBase* TaskStateBase::owner_of(const ListNode* link) noexcept {
@@ -283,10 +288,7 @@ inline void TaskStateBase::destroy_pending() {
   all_link_.unlink();
   unlink();
   waiter_ = nullptr;
-  if (top_) {
-    auto h = std::exchange(top_, {});
-    h.destroy();
-  }
+  if (frame_live_) destroy_frame();
   set_cancelled_result();
   state_ = State::Cancelled;
   while (auto* n = static_cast<CompletionNode*>(done_list_.pop_front())) {
@@ -307,18 +309,17 @@ inline void TaskStateBase::step(Runnable* r, bool discard) {
       // Cancelled before its first step: the coroutine never runs (Python throws into it at
       // its very start, which ends it at once).
       t->must_cancel_ = false;
-      auto h = std::exchange(t->top_, {});
-      h.destroy();
+      t->destroy_frame();
       t->set_cancelled_result();
       t->state_ = State::Cancelled;
       tl_current_task = prev;
       t->finish();
       return;
     }
-    t->resume_point_ = t->top_;
+    t->resume_point_ = t->frame();
   }
   drive(t->resume_point_);
-  if (t->top_.done()) {
+  if (t->frame().done()) {
     t->collect_result();
     tl_current_task = prev;
     t->finish();

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <concepts>
+#include <cstring>
+#include <new>
 #include <functional>
 #include <type_traits>
 #include <utility>
@@ -16,47 +18,82 @@
 namespace asyncio::detail {
 
 template <class T>
-class TaskState final : public TaskStateBase, public Pooled {
+class TaskState final : public TaskStateLayout<T> {
+  using Base = TaskStateLayout<T>;
+  using State = TaskStateBase::State;
+
  public:
   using handle_type = std::coroutine_handle<TaskPromise<T>>;
-  TaskState(EventLoop* loop, handle_type h) noexcept : TaskStateBase(loop, h) {}
+  using stored_type = typename TaskResult<T>::stored_type;
+  /// Built in the room TaskPromise<T> reserved in front of the frame of `h`.
+  static TaskState* create_in_front_of(EventLoop* loop, handle_type h) noexcept {
+    void* at = static_cast<char*>(h.address()) - task_prefix_bytes<T>;
+    return ::new (at) TaskState(loop);
+  }
 
-  Outcome<T> result_;
+  /// The stored exception of a failed or cancelled task (null otherwise).
+  const std::exception_ptr& stored_exception() const noexcept {
+    static const std::exception_ptr none;
+    return this->state_ == State::Failed || this->state_ == State::Cancelled ? this->result_.exc_ : none;
+  }
+  /// A finished task's value (rethrows a failed or cancelled task's exception).
+  stored_type& stored() {
+    if (this->state_ != State::Finished) std::rethrow_exception(this->result_.exc_);
+    return this->result_.val_;
+  }
+
+ private:
+  explicit TaskState(EventLoop* loop) noexcept : Base(loop, static_cast<std::uint16_t>(task_prefix_bytes<T>)) {}
+  ~TaskState() {
+    if (this->state_ == State::Finished)
+      this->result_.val_.~stored_type();
+    else if (this->state_ != State::Pending)
+      this->result_.exc_.~exception_ptr();
+  }
+  void set_exception(std::exception_ptr e, State st) noexcept {
+    ::new (static_cast<void*>(std::addressof(this->result_.exc_))) std::exception_ptr(std::move(e));
+    this->state_ = st;
+  }
 
  protected:
   void collect_result() override {
-    auto h = handle_type::from_address(top_.address());
+    auto h = handle_type::from_address(this->frame_address());
     auto& p = h.promise();
     if (p.outcome_.has_exception()) {
-      result_.set_exception(p.outcome_.exception());
-      state_ = p.cancelled_exception_ ? State::Cancelled : State::Failed;
-      must_cancel_ = false;
-    } else if (must_cancel_) {
+      set_exception(p.outcome_.exception(), p.cancelled_exception_ ? State::Cancelled : State::Failed);
+      this->must_cancel_ = false;
+    } else if (this->must_cancel_) {
       // cancel() arrived during the last step and nothing consumed it: the task ends cancelled
       // even though the coroutine returned (Python's Task.__step does the same).
-      must_cancel_ = false;
+      this->must_cancel_ = false;
       set_cancelled_result();
-      state_ = State::Cancelled;
     } else {
       if constexpr (std::is_void_v<T>) {
-        result_.set_value();
+        ::new (static_cast<void*>(std::addressof(this->result_.val_))) stored_type{};
       } else if constexpr (std::is_reference_v<T>) {
         T ref = p.outcome_.take();
-        result_.set_value(ref);
+        ::new (static_cast<void*>(std::addressof(this->result_.val_))) stored_type(std::addressof(ref));
       } else {
-        result_.set_value(p.outcome_.take());
+        ::new (static_cast<void*>(std::addressof(this->result_.val_))) stored_type(p.outcome_.take());
       }
-      state_ = State::Finished;
+      this->state_ = State::Finished;
     }
-    top_ = {};
-    h.destroy();
+    this->destroy_frame();
   }
   void set_cancelled_result() override {
-    result_.set_exception(std::make_exception_ptr(CancelledError(cancel_message())));
+    set_exception(std::make_exception_ptr(CancelledError(this->cancel_message())), State::Cancelled);
   }
-  void destroy_self() noexcept override { delete this; }
+  void destroy_self() noexcept override {
+    if (this->frame_live_) this->destroy_frame();
+    const std::size_t bytes = task_prefix_bytes<T> + std::size_t{this->frame_granules_} * 16;
+    void* block = this;
+    this->~TaskState();
+    frame_free(block, bytes);
+  }
+
+ public:
   std::exception_ptr error_ptr() const noexcept override {
-    return state_ == State::Failed ? result_.exception() : nullptr;
+    return this->state_ == State::Failed ? this->result_.exc_ : nullptr;
   }
 };
 
@@ -66,16 +103,19 @@ template <class T>
 decltype(auto) task_result(TaskState<T>* st, bool move_out) {
   if (!st->done()) throw InvalidStateError("Result is not set.");
   st->mark_retrieved();
+  auto& v = st->stored();
   if constexpr (std::is_void_v<T>) {
-    st->result_.peek();
+    (void)v;
+    (void)move_out;
   } else if constexpr (std::is_reference_v<T>) {
-    return st->result_.peek();
+    (void)move_out;
+    return Stored<T>::peek(v);
   } else if constexpr (std::is_copy_constructible_v<T>) {
-    if (move_out) return T(st->result_.take());
-    return T(st->result_.peek());
+    if (move_out) return T(std::move(v));
+    return T(v);
   } else {
     (void)move_out;
-    return T(st->result_.take());
+    return T(std::move(v));
   }
 }
 
