@@ -754,15 +754,17 @@ inline void EventLoop::run_once() {
   epoll_event evs[128];
   int n = 0;
   unsigned sig_epoch = detail::g_signal_epoch.load(std::memory_order_acquire);
-  if (timeout == 0 && io_watchers_ == 0 && fds_.empty() &&
+  // A deadline closer than the kernel's timer slack (50 µs) is polled, not slept on: sleeping
+  // would overshoot it several times over.
+  const bool near = timeout > 0 && timeout < 5e-5;
+  if ((timeout == 0 || near) && io_watchers_ == 0 && fds_.empty() &&
       (sig_handlers_.empty() || sig_epoch == seen_signal_epoch_)) {
     // Nothing can be ready on an fd we care about (thread-safe callbacks are seen through
-    // ts_pending_): skip the syscall. This keeps sleep(0) and task switches off the kernel.
+    // ts_pending_): skip the syscall. This keeps sleep(0), task switches and the last few
+    // microseconds before a near deadline off the kernel.
   } else {
     double t0 = (virtual_ && timeout != 0) ? real_time() : 0.0;
-    // A deadline closer than the kernel's timer slack (50 µs) is polled, not slept on: sleeping
-    // would overshoot it several times over.
-    n = detail::epoll_wait_precise(epoll_fd_, evs, 128, (timeout > 0 && timeout < 5e-5) ? 0.0 : timeout);
+    n = detail::epoll_wait_precise(epoll_fd_, evs, 128, near ? 0.0 : timeout);
     seen_signal_epoch_ = sig_epoch;
     if (virtual_ && timeout != 0) advance_virtual(virtual_now_ + (real_time() - t0));
   }
