@@ -63,8 +63,8 @@ struct PromiseBase {
   bool cancelled_exception_ = false;  // unhandled exception was a CancelledError
   bool tracked_ = false;              // debug mode recorded this frame's origin
 
-  // Lazy start. (started_ is set by whoever resumes the frame first: Task's awaiter; a frame
-  // handed to create_task is never checked again. An empty awaiter keeps frames 8 bytes smaller.)
+  // Lazy start. (started_ is set by Task's awaiter, the only one that resumes a frame a Task
+  // still owned; an empty awaiter keeps every frame 8 bytes smaller.)
   std::suspend_always initial_suspend() noexcept { return {}; }
 
   struct FinalAwaiter {

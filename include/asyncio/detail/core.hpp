@@ -292,19 +292,23 @@ inline void* prefixed_frame_alloc(std::size_t n) {
   static_assert(P > kTaskGranulesOffset);
   char* block = static_cast<char*>(frame_alloc(P + n));
   block[kTaskMarkerOffset] = 0;
-  return block + P;
+  // (Telling GCC 12 the frame is 16-aligned keeps it inlining the coroutine's start into the
+  // call: without it a child await costs ~25 more instructions.)
+  return __builtin_assume_aligned(block + P, 16);
+}
+inline void keep_task_block(char* block, std::size_t frame_bytes) noexcept {
+  std::size_t g = (frame_bytes + 15) / 16;
+  block[kTaskGranulesOffset] = static_cast<char>(g < 255 ? g : 255);
 }
 /// A Task frame's deallocation: frees the block unless a task state lives in front of the frame
 /// (then the state frees it later, and learns the frame's size here).
 template <std::size_t P>
 inline void prefixed_frame_free(void* frame, std::size_t n) noexcept {
   char* block = static_cast<char*>(frame) - P;
-  if (block[kTaskMarkerOffset]) {
-    std::size_t g = (n + 15) / 16;
-    block[kTaskGranulesOffset] = static_cast<char>(g < 255 ? g : 255);
-    return;
-  }
-  frame_free(block, P + n);
+  if (block[kTaskMarkerOffset]) [[unlikely]]
+    keep_task_block(block, n);
+  else
+    frame_free(block, P + n);
 }
 
 /// The running task on this thread, or throws RuntimeError naming the operation.
