@@ -35,8 +35,8 @@ struct CoroOrigin {
 /// True while a debug-mode loop runs on this thread: new coroutine frames record their origin.
 inline thread_local bool tl_track_origins = false;
 /// Set by the event loop module. Debug mode keeps a side table promise -> origin (the promise
-/// itself carries only a flag, so frames stay small outside debug mode): `track(p, o)` records,
-/// `track(p, nullptr)` forgets, `origin_of(p)` looks up; `never_awaited` reports.
+/// itself carries only a flag, so frames stay small outside debug mode): `track` records,
+/// `forget` drops, `origin_of` looks up; `never_awaited` reports.
 struct OriginHooks {
   const CoroOrigin* (*track)(const void* promise, const char* file, unsigned line, const char* fn) = nullptr;
   void (*forget)(const void* promise) = nullptr;
@@ -59,12 +59,11 @@ struct PromiseBase {
   const CoroOrigin* origin() const noexcept { return tracked_ ? g_origin_hooks.origin_of(this) : nullptr; }
 
   std::coroutine_handle<> continuation_;
-  bool started_ = false;
   bool cancelled_exception_ = false;  // unhandled exception was a CancelledError
   bool tracked_ = false;              // debug mode recorded this frame's origin
 
-  // Lazy start. (started_ is set by Task's awaiter, the only one that resumes a frame a Task
-  // still owned; an empty awaiter keeps every frame 8 bytes smaller.)
+  // Lazy start. (Nothing records that a frame started: a Task gives its frame up before it is
+  // first resumed, so a Task still holding one holds a frame that never ran.)
   std::suspend_always initial_suspend() noexcept { return {}; }
 
   struct FinalAwaiter {
@@ -176,7 +175,6 @@ class [[nodiscard]] Task {
     }
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> cont) noexcept {
       h.promise().continuation_ = cont;
-      h.promise().started_ = true;
       return detail::transfer(h);
     }
     T await_resume() {
@@ -203,7 +201,7 @@ class [[nodiscard]] Task {
  private:
   void reset() noexcept {
     if (h_) {
-      if (!h_.promise().started_ && detail::g_origin_hooks.never_awaited)
+      if (detail::g_origin_hooks.never_awaited)  // (it never ran: see initial_suspend)
         detail::g_origin_hooks.never_awaited(h_.address(), h_.promise().origin());
       h_.destroy();
       h_ = {};

@@ -1,8 +1,9 @@
-// Per-thread size-class free lists for coroutine frames and task states, so spawning and awaiting
-// do not hit malloc. Blocks are carved from chunks that are never returned to the system (the
-// first eight of a thread are 256 KiB; a pool that keeps growing then takes 2 MiB chunks mapped
-// with MADV_HUGEPAGE, one page fault per 2 MiB instead of 512 — a million tasks otherwise spend
-// a quarter of their time in the kernel faulting pages in): a block stays valid memory forever, so a frame allocated on one thread and freed on
+// Per-thread size-class free lists for coroutine frames (a task's state lives in its frame's
+// block), so spawning and awaiting do not hit malloc. Blocks are carved from chunks that are
+// never returned to the system: the first eight of a thread are 256 KiB; a pool that keeps
+// growing then takes 2 MiB chunks mapped with MADV_HUGEPAGE, one page fault per 2 MiB instead of
+// 512 (a million tasks otherwise spend a quarter of their time in the kernel faulting pages in).
+// A block stays valid memory forever, so a frame allocated on one thread and freed on
 // another simply joins the freeing thread's list, and a thread that exits hands its free blocks
 // to a process-wide list that the next pool adopts. Memory is therefore bounded by the peak
 // number of live frames, and reused. Disabled under sanitizers so ASan still sees every

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <concepts>
-#include <cstring>
 #include <new>
 #include <functional>
 #include <type_traits>
