@@ -125,6 +125,182 @@ TEST_CASE("reader semantics match CPython (tests/python/streams_trace.py)") {
   CHECK(open_fd_count() == fds);
 }
 
+namespace {
+// The scenario of tests/python/streams_fastpath.py.
+asyncio::Task<> fastpath_ticker(Trace& tr) {
+  for (int i = 0; i < 3; ++i) {
+    tr("tick {}", i);
+    co_await asyncio::sleep(0);
+  }
+}
+
+asyncio::Task<> fastpath_main(Trace& tr) {
+  auto handler = [](asyncio::StreamReader r, asyncio::StreamWriter w) -> asyncio::Task<> {
+    w.write("abcdefghij");
+    co_await w.drain();
+    co_await asyncio::sleep(0.05);
+    w.write("klm");
+    co_await w.drain();
+    co_await asyncio::sleep(0.05);
+    w.write("nop");
+    co_await w.drain();
+    co_await asyncio::sleep(0.05);
+    co_await r.readexactly(1);  // the client's "x" (closing on unread data would reset)
+    w.close();
+  };
+  auto server = co_await asyncio::start_server(handler, "127.0.0.1", 0);
+  auto [reader, writer] = co_await asyncio::open_connection("127.0.0.1", server.port());
+  co_await asyncio::sleep(0.02);
+  auto t = asyncio::create_task(fastpath_ticker(tr));
+  writer.write("x");
+  co_await writer.drain();
+  tr("drained");
+  std::string a = co_await reader.readexactly(4);
+  tr("ok {:?}", a);
+  std::string b = co_await reader.readexactly(4);
+  tr("ok {:?}", b);
+  std::string c = co_await reader.readexactly(8);
+  tr("ok {:?}", c);
+  try {
+    co_await reader.readexactly(2);
+  } catch (const asyncio::IncompleteReadError& e) {
+    tr("IncompleteReadError {:?} {}", e.partial, e.expected);
+  }
+  std::string d = co_await reader.readexactly(0);
+  tr("ok {:?}", d);
+  co_await t;
+  writer.close();
+  co_await writer.wait_closed();
+  server.close();
+  co_await server.wait_closed();
+}
+}  // namespace
+
+TEST_CASE("readexactly and drain suspend only when they must (tests/python/streams_fastpath.py)") {
+  std::size_t fds = open_fd_count();
+  Trace tr;
+  asyncio::run(fastpath_main(tr));
+  std::vector<std::string> expected{
+      "drained",
+      "ok \"abcd\"",
+      "ok \"efgh\"",
+      "tick 0",
+      "tick 1",
+      "tick 2",
+      "ok \"ijklmnop\"",  // "ij" was buffered; "klm" and "nop" came on two separate edges
+      "IncompleteReadError \"\" 2",
+      "ok \"\"",
+  };
+  CHECK(tr.lines == expected);
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("readexactly cancelled or timed out while waiting loses no byte and leaves no waiter") {
+  std::size_t fds = open_fd_count();
+  auto main = []() -> asyncio::Task<> {
+    auto& loop = asyncio::get_running_loop();
+    auto server = co_await asyncio::start_server(
+        [](asyncio::StreamReader, asyncio::StreamWriter w) -> asyncio::Task<> {
+          w.write("hel");
+          co_await asyncio::sleep(0.15);
+          w.write("lo world");
+          co_await asyncio::sleep(0.1);
+          w.close();
+        },
+        "127.0.0.1", 0);
+    auto [r, w] = co_await asyncio::open_connection("127.0.0.1", server.port());
+
+    // Cancelled while parked with 3 of its 5 bytes in: they stay in the buffer.
+    auto t = asyncio::create_task([](asyncio::StreamReader rr) -> asyncio::Task<std::string> {
+      std::string s = co_await rr.readexactly(5);
+      co_return s;
+    }(r));
+    co_await asyncio::sleep(0.02);
+    CHECK(loop.io_waiter_count() == 1);
+    CHECK(r.buffered() == 3);
+    t.cancel();
+    CHECK_THROWS_AS(co_await t, asyncio::CancelledError);
+    CHECK(loop.io_waiter_count() == 0);
+    CHECK(r.buffered() == 3);
+
+    // Timed out (wait_for treats readexactly as a leaf: one TimeoutError, no inner task).
+    CHECK_THROWS_AS(co_await asyncio::wait_for(r.readexactly(5), 0.02), asyncio::TimeoutError);
+    CHECK(loop.io_waiter_count() == 0);
+    CHECK(r.buffered() == 3);
+
+    // One reader at a time: a second one waiting on the same stream is refused.
+    auto first = asyncio::create_task([](asyncio::StreamReader rr) -> asyncio::Task<std::string> {
+      std::string s = co_await rr.readexactly(11);
+      co_return s;
+    }(r));
+    co_await asyncio::sleep(0.01);
+    CHECK_THROWS_WITH(co_await r.readexactly(20), "another task is already waiting to read from this stream");
+    std::string all = co_await first;
+    CHECK(all == "hello world");
+    CHECK(loop.io_waiter_count() == 0);
+    w.close();
+    co_await w.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  };
+  asyncio::run(main());
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("readexactly and drain convert to Task, run as tasks, and report bad input and lost connections") {
+  std::size_t fds = open_fd_count();
+  auto main = []() -> asyncio::Task<> {
+    auto server = co_await asyncio::start_server(
+        [](asyncio::StreamReader r, asyncio::StreamWriter w) -> asyncio::Task<> {
+          std::string cmd = co_await r.readexactly(1);
+          if (cmd == "e") {
+            w.write("0123456789");
+            co_await w.drain();
+            co_await asyncio::sleep(0.2);
+            w.close();
+            co_return;
+          }
+          linger lg{1, 0};  // "r": reset the connection (SO_LINGER 0 + close sends an RST)
+          ::setsockopt(w.fileno(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+          w.abort();
+        },
+        "127.0.0.1", 0);
+    {
+      auto [r, w] = co_await asyncio::open_connection("127.0.0.1", server.port());
+      w.write("e");
+      asyncio::Task<void> d = w.drain();
+      co_await d;
+      asyncio::Task<std::string> t = r.readexactly(3);
+      std::string a = co_await t;
+      CHECK(a == "012");
+      auto h = asyncio::create_task(r.readexactly(3));
+      std::string b = co_await h;
+      CHECK(b == "345");
+      auto both = co_await asyncio::gather(r.readexactly(2), asyncio::sleep(0.01, 7));
+      CHECK(std::get<0>(both) == "67");
+      CHECK_THROWS_AS(co_await r.readexactly(-1), asyncio::ValueError);
+      asyncio::StreamReader empty;
+      CHECK_THROWS_AS(co_await empty.readexactly(1), asyncio::RuntimeError);
+      asyncio::StreamWriter no_writer;
+      CHECK_THROWS_AS(co_await no_writer.drain(), asyncio::RuntimeError);
+      w.close();
+      co_await w.wait_closed();
+    }
+    {
+      auto [r, w] = co_await asyncio::open_connection("127.0.0.1", server.port());
+      w.write("r");
+      CHECK_THROWS_AS(co_await r.readexactly(10), asyncio::ConnectionResetError);
+      w.write("more");
+      CHECK_THROWS_AS(co_await w.drain(), asyncio::ConnectionError);
+      w.close();
+    }
+    server.close();
+    co_await server.wait_closed();
+  };
+  asyncio::run(main());
+  CHECK(open_fd_count() == fds);
+}
+
 TEST_CASE("our client against a Python asyncio echo server, 64 MiB through write+drain and readexactly") {
   std::size_t fds = open_fd_count();
   std::string cmd = "python3 " + tests_dir() + "/python/echo_server.py 2";

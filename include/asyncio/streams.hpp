@@ -55,6 +55,8 @@ struct ServerOptions {
 };
 
 namespace detail {
+class ReadExactly;
+class Drain;
 class StreamRef {
  public:
   StreamRef() noexcept = default;
@@ -93,8 +95,10 @@ class StreamReader {
   /// One line including '\n' (without it at EOF; "" at EOF). ValueError past the limit (the
   /// line is dropped, as in Python).
   Task<std::string> readline();
-  /// Exactly `n` bytes; IncompleteReadError{partial, expected} if EOF comes first.
-  Task<std::string> readexactly(long long n);
+  /// Exactly `n` bytes; IncompleteReadError{partial, expected} if EOF comes first. The awaitable
+  /// needs no coroutine frame: it completes at once when the bytes are buffered, else waits on
+  /// the socket (converts to Task<std::string>; a leaf for wait_for).
+  detail::ReadExactly readexactly(long long n);
   /// Bytes up to and including `separator`. LimitOverrunError{consumed} if it is not found
   /// within the limit (the data stays in the buffer); IncompleteReadError at EOF.
   Task<std::string> readuntil(std::string separator = "\n");
@@ -126,8 +130,9 @@ class StreamWriter {
     for (const auto& l : lines) s_->write(std::string_view(l));
   }
   /// Wait until the write buffer is under the low-water mark (16 KiB by default, after going
-  /// over the 64 KiB high-water mark). Raises the connection's error if it was lost.
-  Task<void> drain();
+  /// over the 64 KiB high-water mark). Raises the connection's error if it was lost. Under the
+  /// mark it completes without suspending and without a coroutine frame (converts to Task<void>).
+  detail::Drain drain();
   /// Half-close: send EOF after the buffered data (sockets); closes a pipe.
   void write_eof() { s_->write_eof(); }
   bool can_write_eof() const { return s_->family_ != 0; }

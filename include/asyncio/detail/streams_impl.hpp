@@ -8,6 +8,146 @@
 
 namespace asyncio {
 
+// ------------------------------------------------------------------------------ frame-free awaitables
+namespace detail {
+
+/// readexactly(n): no coroutine frame. await_ready takes the bytes when the buffer (or one read
+/// while the socket is readable) has them. Otherwise the awaiter parks in the stream's reader
+/// slot; each readable edge reads right there in the loop's event dispatch (as Python's
+/// protocol reads in _read_ready), and the task is woken once, when n bytes, EOF or an error
+/// are in: the same single hop as the coroutine it replaces, and no task step per fragment.
+class ReadExactly final : public Waiter, public IoSlot {
+ public:
+  ReadExactly(StreamRef s, long long n) noexcept : s_(std::move(s)), n_(n) { ready = &ReadExactly::on_readable; }
+  ReadExactly(ReadExactly&& o) noexcept : ReadExactly(std::move(o.s_), o.n_) {}
+  ReadExactly(const ReadExactly&) = delete;
+  ReadExactly& operator=(const ReadExactly&) = delete;
+  ~ReadExactly() { withdraw(); }
+
+  bool await_ready() {
+    if (!s_) throw RuntimeError("stream handle is empty");
+    if (n_ < 0) throw ValueError("readexactly size can not be less than zero");
+    if (s_->error()) std::rethrow_exception(s_->error());
+    return progress();
+  }
+  void await_suspend(std::coroutine_handle<> h) {
+    task_ = &require_task("stream I/O");
+    if (s_->io_.reader) throw RuntimeError("another task is already waiting to read from this stream");
+    park();
+    task_->suspend_on(this, h);
+  }
+  std::string await_resume() {
+    if (task_) {
+      if (cancelled_) task_->throw_cancelled();
+      task_->check_cancel();
+    }
+    if (err_) std::rethrow_exception(std::exchange(err_, nullptr));
+    ByteBuffer& b = s_->rbuf_;
+    const auto want = static_cast<std::size_t>(n_);
+    if (b.size() < want) {
+      std::string partial = b.take(b.size());
+      throw IncompleteReadError(std::move(partial), n_);
+    }
+    return b.take(want);
+  }
+  /// wait_for's leaf protocol: nothing to undo, what was read stays buffered.
+  void abandon() noexcept {}
+  bool cancel() noexcept override {
+    if (!waiting_) return false;
+    withdraw();
+    cancelled_ = true;
+    task_->wake();
+    return true;
+  }
+  /// Lets `Task<std::string> t = reader.readexactly(n)` and APIs taking a Task accept it.
+  operator Task<std::string>() && { return await_as_task<std::string, ReadExactly>(std::move(*this)); }
+
+ private:
+  /// True once n bytes are buffered or EOF was seen (await_resume then raises); false on EAGAIN.
+  bool progress() {
+    StreamState* s = s_.get();
+    const auto want = static_cast<std::size_t>(n_);
+    while (s->rbuf_.size() < want) {
+      if (s->eof_) return true;
+      if (!s->fill(want - s->rbuf_.size())) return false;
+    }
+    return true;
+  }
+  void park() noexcept {
+    s_->io_.reader = this;
+    waiting_ = true;
+    s_->loop_->io_wait_begin();
+  }
+  void withdraw() noexcept {
+    if (!waiting_) return;
+    if (s_->io_.reader == this) s_->io_.reader = nullptr;
+    waiting_ = false;
+    s_->loop_->io_wait_end();
+  }
+  static void on_readable(IoSlot* slot) noexcept {
+    auto* self = static_cast<ReadExactly*>(slot);
+    self->waiting_ = false;  // the loop (or the stream's close) already cleared the slot
+    self->s_->loop_->io_wait_end();
+    bool done = true;
+    try {
+      done = self->progress();
+    } catch (...) {
+      self->err_ = std::current_exception();  // the connection's error, raised by await_resume
+    }
+    if (done)
+      self->task_->wake();
+    else
+      self->park();
+  }
+
+  StreamRef s_;
+  long long n_;
+  TaskStateBase* task_ = nullptr;
+  std::exception_ptr err_;
+  bool waiting_ = false;
+  bool cancelled_ = false;
+};
+
+/// The whole of drain() as a coroutine: the path taken when drain() has to check or wait.
+inline Task<void> drain_slow(StreamRef s) {
+  if (!s) throw RuntimeError("stream handle is empty");
+  if (s->error()) std::rethrow_exception(s->error());
+  if (s->is_closing()) co_await sleep(0);
+  if (s->closed()) {
+    if (s->error()) std::rethrow_exception(s->error());
+    if (s->is_closing() && s->closed()) throw ConnectionResetError("Connection lost");
+  }
+  auto w = s->drain_wait();
+  co_await w;
+  if (s->error()) std::rethrow_exception(s->error());
+}
+
+/// drain(): an open connection under its high-water mark completes in await_ready, without a
+/// coroutine frame (Python's drain() does not suspend then either); anything else runs
+/// drain_slow.
+class Drain {
+ public:
+  explicit Drain(StreamRef s) noexcept : s_(std::move(s)) {}
+  bool await_ready() {
+    StreamState* s = s_.get();
+    if (s && !s->error() && !s->is_closing() && !s->paused()) return true;
+    slow_.emplace(drain_slow(std::move(s_)).release());
+    return false;
+  }
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) noexcept { return slow_->await_suspend(h); }
+  void await_resume() {
+    if (slow_) slow_->await_resume();
+  }
+  /// Lets `Task<void> t = writer.drain()` and APIs taking a Task accept it.
+  operator Task<void>() && { return drain_slow(std::move(s_)); }
+
+ private:
+  StreamRef s_;
+  std::optional<Task<void>::Awaiter> slow_;
+};
+
+}  // namespace detail
+
 // ------------------------------------------------------------------------------ StreamReader
 inline Task<std::string> StreamReader::read(long long n) {
   detail::StreamRef s = s_;
@@ -34,24 +174,7 @@ inline Task<std::string> StreamReader::read(long long n) {
   co_return s->rbuf_.take(static_cast<std::size_t>(n));
 }
 
-inline Task<std::string> StreamReader::readexactly(long long n) {
-  detail::StreamRef s = s_;
-  if (!s) throw RuntimeError("stream handle is empty");
-  if (n < 0) throw ValueError("readexactly size can not be less than zero");
-  if (s->error()) std::rethrow_exception(s->error());
-  std::size_t want = static_cast<std::size_t>(n);
-  while (s->rbuf_.size() < want) {
-    if (s->eof_) {
-      std::string partial = s->rbuf_.take(s->rbuf_.size());
-      throw IncompleteReadError(std::move(partial), n);
-    }
-    if (!s->fill(want - s->rbuf_.size())) {
-      auto w = s->readable();
-      co_await w;
-    }
-  }
-  co_return s->rbuf_.take(want);
-}
+inline detail::ReadExactly StreamReader::readexactly(long long n) { return detail::ReadExactly(s_, n); }
 
 inline Task<std::string> StreamReader::readuntil(std::string separator) {
   detail::StreamRef s = s_;
@@ -124,19 +247,7 @@ inline Task<std::optional<std::string>> StreamReader::anext() {
 }
 
 // ------------------------------------------------------------------------------ StreamWriter
-inline Task<void> StreamWriter::drain() {
-  detail::StreamRef s = s_;
-  if (!s) throw RuntimeError("stream handle is empty");
-  if (s->error()) std::rethrow_exception(s->error());
-  if (s->is_closing()) co_await sleep(0);
-  if (s->closed()) {
-    if (s->error()) std::rethrow_exception(s->error());
-    if (s->is_closing() && s->closed()) throw ConnectionResetError("Connection lost");
-  }
-  auto w = s->drain_wait();
-  co_await w;
-  if (s->error()) std::rethrow_exception(s->error());
-}
+inline detail::Drain StreamWriter::drain() { return detail::Drain(s_); }
 
 inline Task<void> StreamWriter::wait_closed() {
   detail::StreamRef s = s_;
