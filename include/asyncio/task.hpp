@@ -8,6 +8,7 @@
 // in debug mode it is reported ("coroutine ... was never awaited").
 #pragma once
 
+#include <atomic>
 #include <coroutine>
 #include <exception>
 #include <type_traits>
@@ -44,23 +45,27 @@ struct OriginHooks {
   void (*never_awaited)(void* frame, const CoroOrigin* origin) = nullptr;
 };
 inline OriginHooks g_origin_hooks;
+/// How many live frames the side table holds (frames ask it only while this is non-zero, so a
+/// promise needs no "tracked" flag of its own).
+inline std::atomic<std::size_t> g_tracked_frames{0};
 
 // Every Task<T> frame is allocated with room for a task state in front of it (core.hpp's
 // prefixed_frame_alloc), so create_task() needs no second allocation: the state is built there.
 
 struct PromiseBase {
   PromiseBase(const char* file, unsigned line, const char* fn) noexcept {
-    if (tl_track_origins && g_origin_hooks.track) tracked_ = g_origin_hooks.track(this, file, line, fn) != nullptr;
+    if (tl_track_origins && g_origin_hooks.track) g_origin_hooks.track(this, file, line, fn);
   }
   ~PromiseBase() {
-    if (tracked_) g_origin_hooks.forget(this);
+    if (g_tracked_frames.load(std::memory_order_relaxed) != 0) g_origin_hooks.forget(this);
   }
   PromiseBase(const PromiseBase&) = delete;
-  const CoroOrigin* origin() const noexcept { return tracked_ ? g_origin_hooks.origin_of(this) : nullptr; }
+  const CoroOrigin* origin() const noexcept {
+    return g_tracked_frames.load(std::memory_order_relaxed) != 0 ? g_origin_hooks.origin_of(this) : nullptr;
+  }
 
+  // The promise is this pointer and the outcome: 16 bytes for Task<void>.
   std::coroutine_handle<> continuation_;
-  bool cancelled_exception_ = false;  // unhandled exception was a CancelledError
-  bool tracked_ = false;              // debug mode recorded this frame's origin
 
   // Lazy start. (Nothing records that a frame started: a Task gives its frame up before it is
   // first resumed, so a Task still holding one holds a frame that never ran.)
@@ -89,10 +94,7 @@ struct TaskPromise : PromiseBase {
               const char* fn = __builtin_FUNCTION()) noexcept
       : PromiseBase(file, line, fn) {}
   Task<T> get_return_object() noexcept;
-  void unhandled_exception() noexcept {
-    outcome_.set_exception(std::current_exception());
-    cancelled_exception_ = is_cancelled_error(outcome_.exception());
-  }
+  void unhandled_exception() noexcept { outcome_.set_exception(std::current_exception()); }
   template <class U = T>
     requires std::is_convertible_v<U&&, T>
   void return_value(U&& v) {
@@ -129,10 +131,7 @@ struct TaskPromise<void> : PromiseBase {
               const char* fn = __builtin_FUNCTION()) noexcept
       : PromiseBase(file, line, fn) {}
   Task<void> get_return_object() noexcept;
-  void unhandled_exception() noexcept {
-    outcome_.set_exception(std::current_exception());
-    cancelled_exception_ = is_cancelled_error(outcome_.exception());
-  }
+  void unhandled_exception() noexcept { outcome_.set_exception(std::current_exception()); }
   void return_void() noexcept { outcome_.set_value(); }
 };
 

@@ -147,13 +147,13 @@ inline const CoroOrigin* track_origin(const void* promise, const char* file, uns
   const CoroOrigin* o = intern_origin(file, line, fn);
   auto& t = OriginTable::get();
   std::lock_guard<std::mutex> g(t.mu);
-  t.live[promise] = o;
+  if (t.live.insert_or_assign(promise, o).second) g_tracked_frames.fetch_add(1, std::memory_order_relaxed);
   return o;
 }
 inline void forget_origin(const void* promise) {
   auto& t = OriginTable::get();
   std::lock_guard<std::mutex> g(t.mu);
-  t.live.erase(promise);
+  if (t.live.erase(promise)) g_tracked_frames.fetch_sub(1, std::memory_order_relaxed);
 }
 inline const CoroOrigin* origin_of(const void* promise) {
   auto& t = OriginTable::get();

@@ -59,7 +59,7 @@ class TaskState final : public TaskStateLayout<T> {
     auto h = handle_type::from_address(this->frame_address());
     auto& p = h.promise();
     if (p.outcome_.has_exception()) {
-      set_exception(p.outcome_.exception(), p.cancelled_exception_ ? State::Cancelled : State::Failed);
+      set_exception(p.outcome_.exception(), is_cancelled_error(p.outcome_.exception()) ? State::Cancelled : State::Failed);
       this->must_cancel_ = false;
     } else if (this->must_cancel_) {
       // cancel() arrived during the last step and nothing consumed it: the task ends cancelled
