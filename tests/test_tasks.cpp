@@ -618,6 +618,40 @@ TEST_CASE("a finished task's block (state + frame) goes back to the pool and the
 }
 #endif
 
+TEST_CASE("a task state has no vtable and no loop pointer: 96 bytes, its loop found by id") {
+  STATIC_REQUIRE(sizeof(asyncio::detail::TaskStateBase) == 96);
+  STATIC_REQUIRE(asyncio::detail::task_prefix_bytes<void> == 96);
+  asyncio::TaskHandle<int> kept;
+  {
+    asyncio::EventLoop loop;
+    kept = loop.create_task([]() -> asyncio::Task<int> { co_return 3; }());
+    CHECK(&kept.get_loop() == &loop);  // the loop is not running: found in the registry
+    CHECK(loop.run_until_complete(kept) == 3);
+    CHECK(&kept.get_loop() == &loop);
+    loop.close();
+  }
+  {
+    // Woken while its loop is not running (cancelled from outside): the wake-up still goes to
+    // its own loop, found by id.
+    asyncio::EventLoop loop;
+    auto sleeper = loop.create_task([]() -> asyncio::Task<int> {
+      co_await asyncio::sleep(3600);
+      co_return 1;
+    }());
+    loop.run_until_complete(loop.create_task([]() -> asyncio::Task<> { co_await asyncio::sleep(0.001); }()));
+    CHECK_FALSE(sleeper.done());
+    CHECK(sleeper.cancel());
+    CHECK_THROWS_AS(loop.run_until_complete(sleeper), asyncio::CancelledError);
+    CHECK(sleeper.cancelling() == 1);
+    loop.close();
+  }
+  // The handle outlived its loop: a clear error, never a dangling reference.
+  CHECK_THROWS_WITH(kept.get_loop(), Catch::Matchers::Contains("no longer exists"));
+  CHECK(kept.result() == 3);
+  // cancel() on a finished task reads nothing of the loop either.
+  CHECK_FALSE(kept.cancel());
+}
+
 TEST_CASE("create_task(callable, args...) keeps the callable and arguments alive in the frame") {
   asyncio::run(
       []() -> asyncio::Task<> {

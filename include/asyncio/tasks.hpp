@@ -282,7 +282,7 @@ class Sleep final : public Waiter, public TimerNode {
   Sleep(Sleep&& o) noexcept : value_(std::move(o.value_)) { when_ = o.when_; }
   Sleep(const Sleep&) = delete;
   ~Sleep() {
-    if (in_heap()) task_->loop_->remove_timer(this);
+    if (in_heap()) task_->loop()->remove_timer(this);
     unlink();
   }
   bool await_ready() const noexcept { return false; }
@@ -293,7 +293,7 @@ class Sleep final : public Waiter, public TimerNode {
       return;
     }
     run_ = &Sleep::fired;
-    EventLoop* loop = task_->loop_;
+    EventLoop* loop = task_->loop();
     loop->add_timer(this, loop->time() + when_);
     task_->suspend_on(this, h);
   }
@@ -305,7 +305,7 @@ class Sleep final : public Waiter, public TimerNode {
   void abandon() noexcept {}  // (wait_for's leaf protocol: nothing to undo)
   bool cancel() noexcept override {
     if (in_heap())
-      task_->loop_->remove_timer(this);
+      task_->loop()->remove_timer(this);
     else if (linked())
       unlink();
     else
@@ -709,7 +709,7 @@ class WaitForLeaf {
       task_->yield_now(h);
       return;
     }
-    loop_ = task_->loop_;
+    loop_ = task_->loop();
     timer_.owner = this;
     timer_.run_ = &WaitForLeaf::fired;
     loop_->add_timer(&timer_, loop_->time() + timeout_);

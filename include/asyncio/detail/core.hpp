@@ -5,6 +5,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <string>
@@ -26,6 +27,13 @@ class TaskStateBase;
 
 inline thread_local TaskStateBase* tl_current_task = nullptr;
 inline thread_local EventLoop* tl_running_loop = nullptr;
+/// Debug mode only: set by the loop around each callback so that a task's step says it is one
+/// (and names itself) for the slow-callback report.
+struct DebugStepProbe {
+  std::string name;
+  bool is_task = false;
+};
+inline thread_local DebugStepProbe* tl_debug_step_probe = nullptr;
 
 /// Something a task is suspended on. `cancel()` is Python's `fut_waiter.cancel()`: it withdraws
 /// the registration and schedules the task to resume with CancelledError, returning true, or
@@ -151,35 +159,54 @@ class TaskStateBase : public Runnable {
   /// Request cancellation (Python's Task.cancel): false if already done.
   bool cancel(std::string_view msg = {});
   /// Number of pending cancellation requests (Python 3.11's Task.cancelling()).
-  int cancelling() const noexcept { return num_cancels_requested_; }
+  int cancelling() const noexcept { return extras_ ? extras_->num_cancels : 0; }
   /// Decrement the pending cancellation count and return the new value.
   int uncancel() noexcept {
-    if (num_cancels_requested_ > 0) --num_cancels_requested_;
-    return num_cancels_requested_;
+    if (!extras_) return 0;
+    if (extras_->num_cancels > 0) --extras_->num_cancels;
+    return extras_->num_cancels;
   }
   std::string get_name() const;
   void set_name(std::string name);
-  EventLoop& get_loop() const noexcept { return *loop_; }
+  /// The loop the task runs on; RuntimeError once that loop was destroyed.
+  EventLoop& get_loop() const;
   /// Python's Task.exception(): the exception or null; throws CancelledError / InvalidStateError.
   std::exception_ptr exception();
+  /// The stored exception of a failed task (null otherwise); does not mark it retrieved.
+  std::exception_ptr error_ptr() const noexcept {
+    return state_ == State::Failed ? extras_->error : nullptr;
+  }
+  /// The exception a failed or cancelled task ended with (null otherwise).
+  const std::exception_ptr& stored_exception() const noexcept {
+    static const std::exception_ptr none;
+    return state_ == State::Failed || state_ == State::Cancelled ? extras_->error : none;
+  }
 
   // ---------------------------------------------------------------- machinery below
   /// The task's node in its loop's list of live tasks (owner_of() maps it back).
   static TaskStateBase* owner_of(const ListNode* link) noexcept;
+  /// What only some tasks need, allocated on first use: a name, a cancellation (count and
+  /// message) and the exception a failed or cancelled task ended with.
   struct Extras {
     std::string name;
-    bool has_name = false;
     std::string cancel_msg;
+    std::exception_ptr error;
+    int num_cancels = 0;
+    bool has_name = false;
   };
 
   /// Built in place in front of the task's coroutine frame, which starts `prefix_bytes` later.
-  TaskStateBase(EventLoop* loop, std::uint16_t prefix_bytes) noexcept;
+  /// `run` is TaskState<T>::run: a step when the task is pending, its destruction once done.
+  TaskStateBase(EventLoop* loop, std::uint16_t prefix_bytes, Runnable::Fn run) noexcept;
   TaskStateBase(const TaskStateBase&) = delete;
   TaskStateBase& operator=(const TaskStateBase&) = delete;
 
   void add_ref() noexcept { ++refs_; }
   void release() noexcept;
 
+  /// The loop this task belongs to: the running one (the common case, no lookup), else found
+  /// by id in the registry of live loops (null once it was destroyed).
+  EventLoop* loop() const noexcept;
   /// Schedule this task's next step (it is suspended and the thing it waited on completed).
   void wake() noexcept;
   /// Called from a leaf awaitable's await_suspend: the task now waits on `w`, resuming at `h`.
@@ -201,27 +228,21 @@ class TaskStateBase : public Runnable {
   /// Add a done-list entry; if already done it is scheduled at once (as Python does).
   void add_completion(CompletionNode* n) noexcept;
 
-  static void step(Runnable* r, bool discard);
-
  protected:
-  virtual ~TaskStateBase() = default;
-  /// The top frame finished: move its result in, destroy it.
-  virtual void collect_result() = 0;
-  virtual void set_cancelled_result() = 0;
-  virtual void destroy_self() noexcept = 0;
-
- public:
-  /// The stored exception of a failed task (null otherwise); does not mark it retrieved.
-  virtual std::exception_ptr error_ptr() const noexcept = 0;
-
- protected:
+  ~TaskStateBase() = default;  // TaskState<T>::destroy() ends the object (there is no vtable)
+  /// One step: resume the task where it waits. Returns true when its coroutine finished (the
+  /// caller, which knows T, collects the result and then calls finish()).
+  static bool step(TaskStateBase* t);
   void finish();  // after the state is set: unlink, fire done list, drop the loop's reference
+  /// End the task as cancelled with CancelledError(cancel message).
+  void set_cancelled_result();
+  void set_exception(std::exception_ptr e, State st) noexcept;
   /// The coroutine frame behind this state (valid while frame_live_).
   void* frame_address() const noexcept {
     return const_cast<char*>(reinterpret_cast<const char*>(this)) + prefix_bytes_;
   }
   std::coroutine_handle<> frame() const noexcept { return std::coroutine_handle<>::from_address(frame_address()); }
-  /// Destroy the coroutine frame; its memory stays with this state until destroy_self().
+  /// Destroy the coroutine frame; its memory stays with this state until TaskState::destroy.
   void destroy_frame() noexcept;
   Extras& extras() {
     if (!extras_) extras_ = std::make_unique<Extras>();
@@ -230,54 +251,57 @@ class TaskStateBase : public Runnable {
 
  public:
   // One pool block holds this state and, prefix_bytes_ after it, the coroutine frame (the
-  // frame's promise reserves the room when the coroutine is called; see TaskPromise). 120 bytes.
-  EventLoop* loop_;
+  // frame's promise reserves the room when the coroutine is called; see TaskPromise). 96 bytes:
+  // with the 16-byte promise, a task sleeping in `co_await sleep(d)` is one 224-byte block.
   std::coroutine_handle<> resume_point_;
   Waiter* waiter_ = nullptr;
   List done_list_;
   ListNode all_link_;
   std::unique_ptr<Extras> extras_;
-  std::uint64_t id_ : 48;
-  std::uint64_t prefix_bytes_ : 16;
+  std::uint32_t id_;       // the N of "Task-N" (wraps after 2^32 tasks)
+  std::uint32_t loop_id_;  // finds the loop (ids past 2^32 would alias: 4 billion loops)
   std::uint32_t refs_ = 1;  // the loop's reference while pending
-  std::uint32_t loop_id_;   // to find out whether loop_ still exists (ids past 2^32 would only misroute a report)
-  int num_cancels_requested_ = 0;
-  State state_ = State::Pending;
+  // Read and written by the frame's operator delete (TaskPromise), which finds them at a fixed
+  // offset in the block: operator new writes 0 to prefix_bytes_ ("no task state in front of
+  // this frame") and create_task() builds the state, whose prefix_bytes_ is never 0; delete then
+  // leaves the frame's size in 16-byte granules (255: larger, not pooled) for destroy() to free
+  // the whole block with.
+  std::uint16_t prefix_bytes_;
+  std::uint8_t frame_granules_ = 0;
+  State state_ : 2 = State::Pending;
   bool started_ : 1 = false;
   bool must_cancel_ : 1 = false;
   bool retrieved_ : 1 = false;
   bool frame_live_ : 1 = true;
-  // Read and written by the frame's operator delete (TaskPromise), which finds them at a fixed
-  // offset in the block: 1 here says a task state lives in front of the frame (operator new
-  // writes 0 there first), and delete leaves the frame's size in 16-byte granules (255: larger,
-  // not pooled) for destroy_self() to free the whole block with.
-  std::uint8_t is_task_ = 1;
-  std::uint8_t frame_granules_ = 0;
 };
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Winvalid-offsetof"
-inline constexpr std::size_t kTaskMarkerOffset = offsetof(TaskStateBase, is_task_);
+inline constexpr std::size_t kTaskPrefixOffset = offsetof(TaskStateBase, prefix_bytes_);
 inline constexpr std::size_t kTaskGranulesOffset = offsetof(TaskStateBase, frame_granules_);
 #pragma GCC diagnostic pop
 
-/// A task's result slot, without a tag of its own: the task's state_ says which member lives
-/// (Finished: the value; Failed or Cancelled: the exception; Pending: neither).
-template <class T>
-union TaskResult {
-  using stored_type = typename Stored<T>::type;
-  TaskResult() noexcept {}
-  ~TaskResult() {}
-  stored_type val_;
-  std::exception_ptr exc_;
-};
-
-/// TaskState<T>'s data (its size is needed where the coroutine frame is allocated).
+/// TaskState<T>'s data (its size is needed where the coroutine frame is allocated): the value
+/// of a finished task, constructed only when it finished (a failed one keeps its exception in
+/// the Extras), so Task<void> adds nothing.
 template <class T>
 class TaskStateLayout : public TaskStateBase {
  public:
+  using stored_type = typename Stored<T>::type;
+  TaskStateLayout(EventLoop* loop, std::uint16_t prefix_bytes, Runnable::Fn run) noexcept
+      : TaskStateBase(loop, prefix_bytes, run) {}
+  union {
+    stored_type val_;
+  };
+
+ protected:
+  ~TaskStateLayout() {}
+};
+template <>
+class TaskStateLayout<void> : public TaskStateBase {
+ public:
+  using stored_type = Unit;
   using TaskStateBase::TaskStateBase;
-  TaskResult<T> result_;
 };
 
 /// Bytes reserved in front of every Task<T> frame for the state create_task() builds there.
@@ -286,12 +310,13 @@ inline constexpr std::size_t task_prefix_bytes =
     (sizeof(TaskStateLayout<T>) + alignof(std::max_align_t) - 1) & ~(alignof(std::max_align_t) - 1);
 
 /// A Task frame's allocation: the block starts task_prefix_bytes<T> before the frame, and the
-/// marker byte says "no task state here" until create_task() builds one.
+/// marker (a zero prefix_bytes_) says "no task state here" until create_task() builds one.
 template <std::size_t P>
 inline void* prefixed_frame_alloc(std::size_t n) {
-  static_assert(P > kTaskGranulesOffset);
+  static_assert(P > kTaskGranulesOffset && P < 65536);
   char* block = static_cast<char*>(frame_alloc(P + n));
-  block[kTaskMarkerOffset] = 0;
+  const std::uint16_t none = 0;
+  std::memcpy(block + kTaskPrefixOffset, &none, sizeof none);
   // (Telling GCC 12 the frame is 16-aligned keeps it inlining the coroutine's start into the
   // call: without it a child await costs ~25 more instructions.)
   return __builtin_assume_aligned(block + P, 16);
@@ -305,7 +330,9 @@ inline void keep_task_block(char* block, std::size_t frame_bytes) noexcept {
 template <std::size_t P>
 inline void prefixed_frame_free(void* frame, std::size_t n) noexcept {
   char* block = static_cast<char*>(frame) - P;
-  if (block[kTaskMarkerOffset]) [[unlikely]]
+  std::uint16_t prefix;
+  std::memcpy(&prefix, block + kTaskPrefixOffset, sizeof prefix);
+  if (prefix != 0) [[unlikely]]
     keep_task_block(block, n);
   else
     frame_free(block, P + n);

@@ -185,9 +185,24 @@ inline void CallbackNode::run(Runnable* r, bool discard) {
 }
 
 // ------------------------------------------------------------------------------ TaskStateBase
-inline TaskStateBase::TaskStateBase(EventLoop* loop, std::uint16_t prefix_bytes) noexcept
-    : loop_(loop), id_(next_task_id()), prefix_bytes_(prefix_bytes), loop_id_(static_cast<std::uint32_t>(loop->id())) {
-  run_ = &TaskStateBase::step;
+inline TaskStateBase::TaskStateBase(EventLoop* loop, std::uint16_t prefix_bytes, Runnable::Fn run) noexcept
+    : id_(static_cast<std::uint32_t>(next_task_id())),
+      loop_id_(static_cast<std::uint32_t>(loop->id())),
+      prefix_bytes_(prefix_bytes) {
+  static_assert(sizeof(void*) != 8 || sizeof(TaskStateBase) == 96, "task state layout changed: see the field comments");
+  run_ = run;
+}
+
+inline EventLoop* TaskStateBase::loop() const noexcept {
+  EventLoop* l = tl_running_loop;
+  if (l && static_cast<std::uint32_t>(l->id()) == loop_id_) [[likely]]
+    return l;
+  return find_loop(loop_id_);
+}
+inline EventLoop& TaskStateBase::get_loop() const {
+  EventLoop* l = loop();
+  if (!l) throw RuntimeError("the event loop of " + get_name() + " no longer exists");
+  return *l;
 }
 
 inline void TaskStateBase::destroy_frame() noexcept {
@@ -216,8 +231,9 @@ inline void TaskStateBase::set_name(std::string name) {
 
 inline bool TaskStateBase::cancel(std::string_view msg) {
   if (done()) return false;
-  ++num_cancels_requested_;
-  if (!msg.empty() || extras_) extras().cancel_msg = std::string(msg);
+  Extras& x = extras();
+  ++x.num_cancels;
+  x.cancel_msg = std::string(msg);
   if (waiter_ && waiter_->cancel()) return true;
   must_cancel_ = true;
   return true;
@@ -225,7 +241,7 @@ inline bool TaskStateBase::cancel(std::string_view msg) {
 
 inline void TaskStateBase::wake() noexcept {
   waiter_ = nullptr;
-  if (!linked()) loop_->push_ready(this);
+  if (!linked()) loop()->push_ready(this);
 }
 
 inline void TaskStateBase::suspend_on(Waiter* w, std::coroutine_handle<> h) noexcept {
@@ -237,7 +253,7 @@ inline void TaskStateBase::suspend_on(Waiter* w, std::coroutine_handle<> h) noex
 inline void TaskStateBase::yield_now(std::coroutine_handle<> h) noexcept {
   resume_point_ = h;
   waiter_ = nullptr;
-  loop_->push_ready(this);
+  loop()->push_ready(this);
 }
 
 inline void TaskStateBase::add_completion(CompletionNode* n) noexcept {
@@ -245,7 +261,7 @@ inline void TaskStateBase::add_completion(CompletionNode* n) noexcept {
     if (n->wake_task_)
       n->wake_task_->wake();
     else
-      loop_->push_ready(n);
+      loop()->push_ready(n);
   } else {
     done_list_.push_back(n);
   }
@@ -261,7 +277,7 @@ inline void TaskStateBase::release() noexcept {
     }
     report(loop_id_, {"Task exception was never retrieved", e, get_name()});
   }
-  destroy_self();
+  run_(this, true);  // TaskState<T>::run ends a done task
 }
 
 inline std::exception_ptr TaskStateBase::exception() {
@@ -271,14 +287,26 @@ inline std::exception_ptr TaskStateBase::exception() {
   return error_ptr();
 }
 
+inline void TaskStateBase::set_exception(std::exception_ptr e, State st) noexcept {
+  // (An Extras allocation failing here would lose the exception: let it terminate instead.)
+  extras().error = std::move(e);
+  state_ = st;
+}
+inline void TaskStateBase::set_cancelled_result() {
+  set_exception(std::make_exception_ptr(CancelledError(cancel_message())), State::Cancelled);
+}
+
 inline void TaskStateBase::finish() {
   all_link_.unlink();
   waiter_ = nullptr;
-  while (auto* n = static_cast<CompletionNode*>(done_list_.pop_front())) {
-    if (n->wake_task_)
-      n->wake_task_->wake();
-    else
-      loop_->push_ready(n);
+  if (!done_list_.empty()) {
+    EventLoop* l = loop();
+    while (auto* n = static_cast<CompletionNode*>(done_list_.pop_front())) {
+      if (n->wake_task_)
+        n->wake_task_->wake();
+      else
+        l->push_ready(n);
+    }
   }
   release();  // the loop's reference; may delete this
 }
@@ -290,7 +318,6 @@ inline void TaskStateBase::destroy_pending() {
   waiter_ = nullptr;
   if (frame_live_) destroy_frame();
   set_cancelled_result();
-  state_ = State::Cancelled;
   while (auto* n = static_cast<CompletionNode*>(done_list_.pop_front())) {
     if (!n->wake_task_ && n->run_) n->run_(n, true);
   }
@@ -298,9 +325,11 @@ inline void TaskStateBase::destroy_pending() {
   release();
 }
 
-inline void TaskStateBase::step(Runnable* r, bool discard) {
-  if (discard) return;
-  auto* t = static_cast<TaskStateBase*>(r);
+inline bool TaskStateBase::step(TaskStateBase* t) {
+  if (DebugStepProbe* probe = tl_debug_step_probe) [[unlikely]] {
+    probe->is_task = true;  // debug mode: the loop names the task in a slow-callback report
+    probe->name = t->get_name();
+  }
   TaskStateBase* prev = tl_current_task;
   tl_current_task = t;
   if (!t->started_) {
@@ -311,21 +340,15 @@ inline void TaskStateBase::step(Runnable* r, bool discard) {
       t->must_cancel_ = false;
       t->destroy_frame();
       t->set_cancelled_result();
-      t->state_ = State::Cancelled;
       tl_current_task = prev;
       t->finish();
-      return;
+      return false;
     }
     t->resume_point_ = t->frame();
   }
   drive(t->resume_point_);
-  if (t->frame().done()) {
-    t->collect_result();
-    tl_current_task = prev;
-    t->finish();
-    return;
-  }
   tl_current_task = prev;
+  return t->frame().done();
 }
 
 }  // namespace asyncio::detail
@@ -693,11 +716,18 @@ inline void EventLoop::run_ready_batch() {
       r->run_(r, false);
       continue;
     }
-    bool is_task = r->run_ == &detail::TaskStateBase::step;
-    std::string name = is_task ? static_cast<detail::TaskStateBase*>(r)->get_name() : std::string();
+    detail::DebugStepProbe probe;  // a task's step fills it in (see TaskStateBase::step)
     double t0 = real_time();
-    r->run_(r, false);
+    {
+      struct Arm {
+        explicit Arm(detail::DebugStepProbe* p) noexcept { detail::tl_debug_step_probe = p; }
+        ~Arm() { detail::tl_debug_step_probe = nullptr; }
+      } arm(&probe);
+      r->run_(r, false);
+    }
     double dt = real_time() - t0;
+    const bool is_task = probe.is_task;
+    const std::string& name = probe.name;
     if (dt >= slow_callback_duration) {
       char buf[64];
       std::snprintf(buf, sizeof buf, " took %.3f seconds", dt);

@@ -23,76 +23,77 @@ class TaskState final : public TaskStateLayout<T> {
 
  public:
   using handle_type = std::coroutine_handle<TaskPromise<T>>;
-  using stored_type = typename TaskResult<T>::stored_type;
+  using stored_type = typename Base::stored_type;
   /// Built in the room TaskPromise<T> reserved in front of the frame of `h`.
   static TaskState* create_in_front_of(EventLoop* loop, handle_type h) noexcept {
     void* at = static_cast<char*>(h.address()) - task_prefix_bytes<T>;
     return ::new (at) TaskState(loop);
   }
 
-  /// The stored exception of a failed or cancelled task (null otherwise).
-  const std::exception_ptr& stored_exception() const noexcept {
-    static const std::exception_ptr none;
-    return this->state_ == State::Failed || this->state_ == State::Cancelled ? this->result_.exc_ : none;
-  }
   /// A finished task's value (rethrows a failed or cancelled task's exception).
   stored_type& stored() {
-    if (this->state_ != State::Finished) std::rethrow_exception(this->result_.exc_);
-    return this->result_.val_;
+    if (this->state_ != State::Finished) std::rethrow_exception(this->extras_->error);
+    if constexpr (std::is_void_v<T>) {
+      static stored_type unit;
+      return unit;
+    } else {
+      return this->val_;
+    }
   }
 
  private:
-  explicit TaskState(EventLoop* loop) noexcept : Base(loop, static_cast<std::uint16_t>(task_prefix_bytes<T>)) {}
+  explicit TaskState(EventLoop* loop) noexcept
+      : Base(loop, static_cast<std::uint16_t>(task_prefix_bytes<T>), &TaskState::run) {}
   ~TaskState() {
-    if (this->state_ == State::Finished)
-      this->result_.val_.~stored_type();
-    else if (this->state_ != State::Pending)
-      this->result_.exc_.~exception_ptr();
-  }
-  void set_exception(std::exception_ptr e, State st) noexcept {
-    ::new (static_cast<void*>(std::addressof(this->result_.exc_))) std::exception_ptr(std::move(e));
-    this->state_ = st;
+    if constexpr (!std::is_void_v<T>) {
+      if (this->state_ == State::Finished) this->val_.~stored_type();
+    }
   }
 
- protected:
-  void collect_result() override {
+  /// The task's Runnable function: a step while it is pending; once it is done, release()
+  /// calls it with discard = true to end it (the per-T work a vtable would otherwise do).
+  static void run(Runnable* r, bool discard) {
+    auto* self = static_cast<TaskState*>(r);
+    if (discard) {
+      if (self->done()) self->destroy();
+      return;  // a pending task in the ready queue of a closing loop: destroy_pending() ends it
+    }
+    if (TaskStateBase::step(self)) {
+      self->collect_result();
+      self->finish();
+    }
+  }
+  /// The top frame finished: move its result in, destroy the frame.
+  void collect_result() {
     auto h = handle_type::from_address(this->frame_address());
     auto& p = h.promise();
     if (p.outcome_.has_exception()) {
-      set_exception(p.outcome_.exception(), is_cancelled_error(p.outcome_.exception()) ? State::Cancelled : State::Failed);
+      const std::exception_ptr& e = p.outcome_.exception();
+      this->set_exception(e, is_cancelled_error(e) ? State::Cancelled : State::Failed);
       this->must_cancel_ = false;
     } else if (this->must_cancel_) {
       // cancel() arrived during the last step and nothing consumed it: the task ends cancelled
       // even though the coroutine returned (Python's Task.__step does the same).
       this->must_cancel_ = false;
-      set_cancelled_result();
+      this->set_cancelled_result();
     } else {
       if constexpr (std::is_void_v<T>) {
-        ::new (static_cast<void*>(std::addressof(this->result_.val_))) stored_type{};
       } else if constexpr (std::is_reference_v<T>) {
         T ref = p.outcome_.take();
-        ::new (static_cast<void*>(std::addressof(this->result_.val_))) stored_type(std::addressof(ref));
+        ::new (static_cast<void*>(std::addressof(this->val_))) stored_type(std::addressof(ref));
       } else {
-        ::new (static_cast<void*>(std::addressof(this->result_.val_))) stored_type(p.outcome_.take());
+        ::new (static_cast<void*>(std::addressof(this->val_))) stored_type(p.outcome_.take());
       }
       this->state_ = State::Finished;
     }
     this->destroy_frame();
   }
-  void set_cancelled_result() override {
-    set_exception(std::make_exception_ptr(CancelledError(this->cancel_message())), State::Cancelled);
-  }
-  void destroy_self() noexcept override {
+  void destroy() noexcept {
     if (this->frame_live_) this->destroy_frame();
     const std::size_t bytes = task_prefix_bytes<T> + std::size_t{this->frame_granules_} * 16;
     void* block = this;
     this->~TaskState();
     frame_free(block, bytes);
-  }
-
- public:
-  std::exception_ptr error_ptr() const noexcept override {
-    return this->state_ == State::Failed ? this->result_.exc_ : nullptr;
   }
 };
 

@@ -33,7 +33,7 @@ class MultiWait final : public Waiter {
   bool await_ready() const noexcept { return children_.empty(); }
   void await_suspend(std::coroutine_handle<> h) {
     task_ = &require_task("asyncio.wait/gather");
-    loop_ = task_->loop_;
+    loop_ = task_->loop();
     suspended_ = true;
     if (timeout_) {
       timer_.owner = this;
