@@ -432,6 +432,55 @@ TEST_CASE("keep-alive: sequential requests reuse one connection") {
   asyncio::run(main());
 }
 
+TEST_CASE("a session reuses its curl handles, and nothing of one request carries over to the next") {
+  auto main = []() -> asyncio::Task<> {
+    http::ClientSession s;
+    CHECK(s.idle_handles() == 0);
+    {
+      auto h = co_await s.head(plain().url("/json"));  // NOBODY on this handle...
+      CHECK(h.status == 200);
+    }
+    CHECK(s.idle_handles() == 1);
+    {
+      auto r = co_await s.get(plain().url("/json"));  // ...is gone on the next request
+      auto j = co_await r.json();
+      CHECK(j["hello"] == "world");
+    }
+    CHECK(s.idle_handles() == 1);
+    {
+      http::RequestOptions o{.headers = {{"X-Once", "1"}}, .data = std::string("payload")};
+      auto r = co_await s.request("PUT", plain().url("/echo"), std::move(o));
+      auto j = co_await r.json();
+      CHECK(j["method"] == "PUT");
+      CHECK(j["headers"]["X-Once"] == "1");
+    }
+    {
+      auto r = co_await s.get(plain().url("/echo"));
+      auto j = co_await r.json();
+      CHECK(j["method"] == "GET");
+      CHECK(j["body"] == "");
+      CHECK_FALSE(j["headers"].contains("X-Once"));
+      CHECK_FALSE(j["headers"].contains("Content-Type"));
+    }
+    {
+      http::RequestOptions no_follow{.allow_redirects = false};
+      auto r = co_await s.get(plain().url("/redirect/1"), std::move(no_follow));
+      CHECK(r.status == 302);
+      auto r2 = co_await s.get(plain().url("/redirect/1"));  // following again by default
+      CHECK(r2.status == 200);
+    }
+    // Two requests at once need two handles; both come back.
+    auto a = asyncio::create_task(get_json(s, plain().url("/json")));
+    auto b = asyncio::create_task(get_json(s, plain().url("/json")));
+    co_await a;
+    co_await b;
+    CHECK(s.idle_handles() == 2);
+    co_await s.close();
+    CHECK(s.idle_handles() == 0);  // closing the session cleans them up
+  };
+  asyncio::run(main());
+}
+
 // ClientSession(timeout=ClientTimeout(total=0.2)) against a server that accepts and never answers.
 TEST_CASE("a server that never answers: total timeout 0.2 s raises TimeoutError promptly") {
   silent();

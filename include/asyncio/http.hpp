@@ -462,6 +462,8 @@ class ClientSession {
   std::size_t active_requests() const noexcept { return multi_ ? multi_->transfer_count() : 0; }
   std::size_t open_sockets() const noexcept { return multi_ ? multi_->socket_count() : 0; }
   bool timer_armed() const noexcept { return multi_ && multi_->timer_armed(); }
+  /// curl easy handles kept for reuse by this session's next requests (at most 64).
+  std::size_t idle_handles() const noexcept { return multi_ ? multi_->idle_easy_count() : 0; }
 
  private:
   void destroy() noexcept;

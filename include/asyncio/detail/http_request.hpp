@@ -69,8 +69,8 @@ struct CurlUrl {
 };
 
 /// A configured easy handle for `method url`; throws InvalidURL / ValueError before anything is sent.
-inline std::unique_ptr<Transfer> prepare(const SessionOptions& so, const std::string& method, const std::string& url,
-                                         const RequestOptions& ro) {
+inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const SessionOptions& so,
+                                         const std::string& method, const std::string& url, const RequestOptions& ro) {
   namespace h = asyncio::http;
   if (method.empty() || !std::all_of(method.begin(), method.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
     throw ValueError("Invalid method " + repr(method));
@@ -99,7 +99,7 @@ inline std::unique_ptr<Transfer> prepare(const SessionOptions& so, const std::st
   for (auto& [k, v] : merged) check_header(k, v);
   if (ro.data && ro.json) throw ValueError("data and json parameters can not be used at the same time");
 
-  auto t = std::make_unique<Transfer>();
+  auto t = std::make_unique<Transfer>(m);
   CURL* e = t->easy();
   bool has_body = ro.data || ro.json;
   if (ro.json) {
@@ -175,7 +175,7 @@ inline std::unique_ptr<Transfer> prepare(const SessionOptions& so, const std::st
 inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr<SessionOptions> so, std::string method,
                                        std::string url, RequestOptions ro) {
   if (!m || m->closed()) throw RuntimeError("Session is closed");
-  std::unique_ptr<Transfer> t = prepare(*so, method, url, ro);
+  std::unique_ptr<Transfer> t = prepare(m, *so, method, url, ro);
   m->bind(get_running_loop());
   m->add(t.get());
   co_await TransferWait(t.get(), Want::Headers);

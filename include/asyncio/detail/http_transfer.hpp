@@ -183,6 +183,36 @@ class Multi {
   /// unwatch every socket, cancel the timer. Idempotent.
   void shutdown() noexcept;
 
+  /// An easy handle for a new transfer: an idle one of this session, reset to curl's defaults
+  /// (its connections and caches stay with the multi handle), else a new one. Reuse saves
+  /// curl_easy_init's ~6 KB calloc and setup on every request.
+  CURL* take_easy() {
+    if (!idle_easy_.empty()) {
+      CURL* e = idle_easy_.back();
+      idle_easy_.pop_back();
+      curl_easy_reset(e);
+      return e;
+    }
+    curl_global();
+    CURL* e = curl_easy_init();
+    if (!e) throw RuntimeError("curl_easy_init failed");
+    return e;
+  }
+  /// A finished transfer's easy handle (already out of the multi handle): kept for the next
+  /// request while the session is open, up to kIdleEasyMax, else cleaned up.
+  void give_back(CURL* e) noexcept {
+    if (m_ && idle_easy_.size() < kIdleEasyMax) {
+      try {
+        idle_easy_.push_back(e);
+        return;
+      } catch (...) {
+      }
+    }
+    curl_easy_cleanup(e);
+  }
+  std::size_t idle_easy_count() const noexcept { return idle_easy_.size(); }
+  static constexpr std::size_t kIdleEasyMax = 64;
+
   std::size_t transfer_count() const noexcept { return transfers_.size(); }
   std::size_t socket_count() const noexcept { return socks_.size(); }
   bool timer_armed() const noexcept { return timer_armed_; }
@@ -253,15 +283,15 @@ class Multi {
   bool timer_armed_ = false;
   std::unordered_map<curl_socket_t, int> socks_;
   List transfers_;
+  std::vector<CURL*> idle_easy_;
 };
 
 /// One request/response exchange on one easy handle.
 class Transfer : public ListNode {
  public:
-  Transfer() {
-    curl_global();
-    easy_ = curl_easy_init();
-    if (!easy_) throw RuntimeError("curl_easy_init failed");
+  /// On an easy handle of `home` (its session's pool, which gets the handle back when this
+  /// transfer ends, if the session still exists).
+  explicit Transfer(const std::shared_ptr<Multi>& home) : home_(home), easy_(home->take_easy()) {
     errbuf_[0] = 0;
     curl_easy_setopt(easy_, CURLOPT_PRIVATE, this);
     curl_easy_setopt(easy_, CURLOPT_ERRORBUFFER, errbuf_);
@@ -276,7 +306,10 @@ class Transfer : public ListNode {
   ~Transfer() {
     read_timer_.cancel();
     if (multi_) multi_->remove(this);
-    curl_easy_cleanup(easy_);
+    if (auto home = home_.lock())
+      home->give_back(easy_);
+    else
+      curl_easy_cleanup(easy_);
     if (slist_) curl_slist_free_all(slist_);
   }
 
@@ -351,6 +384,7 @@ class Transfer : public ListNode {
   }
 
   // ------------------------------------------------------------ set by the request
+  std::weak_ptr<Multi> home_;
   Multi* multi_ = nullptr;
   bool in_multi_ = false;
   std::string body_;  // request body (CURLOPT_POSTFIELDS points into it)
@@ -498,6 +532,8 @@ inline void Multi::shutdown() noexcept {
   }
   curl_multi_cleanup(m_);  // closes pooled connections: their sockets are unwatched (POLL_REMOVE)
   m_ = nullptr;
+  for (CURL* e : idle_easy_) curl_easy_cleanup(e);
+  idle_easy_.clear();
   if (loop_alive()) {
     for (auto& [s, w] : socks_) {
       if (w & CURL_POLL_IN) loop_->remove_reader(s);
