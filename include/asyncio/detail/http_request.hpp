@@ -77,20 +77,30 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
   // ---- URL
   for (unsigned char c : url)
     if (c <= 0x20 || c == 0x7f) throw h::InvalidURL(url);
-  CurlUrl cu;
-  if (!cu.u) throw RuntimeError("curl_url failed");
-  if (curl_url_set(cu.u, CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) throw h::InvalidURL(url);
-  std::string scheme = cu.get(CURLUPART_SCHEME).value_or("");
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (scheme != "http" && scheme != "https") throw h::InvalidURL(url);
-  std::string host = cu.get(CURLUPART_HOST).value_or("");
-  if (host.empty()) throw h::InvalidURL(url);
-  std::string port = cu.get(CURLUPART_PORT, CURLU_DEFAULT_PORT).value_or("");
-  for (auto& [k, v] : ro.params) {
-    std::string kv = quote(k) + "=" + quote(v);
-    if (curl_url_set(cu.u, CURLUPART_QUERY, kv.c_str(), CURLU_APPENDQUERY) != CURLUE_OK) throw h::InvalidURL(url);
+  const ParsedUrl* parsed = ro.params.empty() ? m->cached_url(url) : nullptr;
+  ParsedUrl fresh;
+  if (!parsed) {
+    CurlUrl cu;
+    if (!cu.u) throw RuntimeError("curl_url failed");
+    if (curl_url_set(cu.u, CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) throw h::InvalidURL(url);
+    fresh.scheme = cu.get(CURLUPART_SCHEME).value_or("");
+    std::transform(fresh.scheme.begin(), fresh.scheme.end(), fresh.scheme.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (fresh.scheme != "http" && fresh.scheme != "https") throw h::InvalidURL(url);
+    fresh.host = cu.get(CURLUPART_HOST).value_or("");
+    if (fresh.host.empty()) throw h::InvalidURL(url);
+    fresh.port = cu.get(CURLUPART_PORT, CURLU_DEFAULT_PORT).value_or("");
+    for (auto& [k, v] : ro.params) {
+      std::string kv = quote(k) + "=" + quote(v);
+      if (curl_url_set(cu.u, CURLUPART_QUERY, kv.c_str(), CURLU_APPENDQUERY) != CURLUE_OK) throw h::InvalidURL(url);
+    }
+    fresh.full = cu.get(CURLUPART_URL).value_or(url);
+    parsed = ro.params.empty() ? m->remember_url(url, std::move(fresh)) : &fresh;
   }
-  std::string full = cu.get(CURLUPART_URL).value_or(url);
+  const std::string& scheme = parsed->scheme;
+  const std::string& host = parsed->host;
+  const std::string& port = parsed->port;
+  const std::string& full = parsed->full;
 
   // ---- headers (session's, then the request's replacing those of the same name)
   h::Headers merged = so.headers;

@@ -138,6 +138,11 @@ class TransferWait final : public Waiter {
   bool cancelled_ = false;
 };
 
+/// A URL as a request uses it, validated and taken apart once by curl's URL parser.
+struct ParsedUrl {
+  std::string scheme, host, port, full;
+};
+
 /// One session's curl multi handle (its connection pool) bound to one event loop.
 class Multi {
  public:
@@ -211,6 +216,18 @@ class Multi {
     curl_easy_cleanup(e);
   }
   std::size_t idle_easy_count() const noexcept { return idle_easy_.size(); }
+  /// The parse of a URL this session requested before (without params), or null. Parsing is a
+  /// pure function of the string, so a session asking the same endpoints again skips it.
+  const ParsedUrl* cached_url(const std::string& url) const {
+    auto it = urls_.find(url);
+    return it == urls_.end() ? nullptr : &it->second;
+  }
+  /// Remember a parse (the cache holds kUrlCacheMax URLs: when full it starts over).
+  const ParsedUrl* remember_url(const std::string& url, ParsedUrl p) {
+    if (urls_.size() >= kUrlCacheMax) urls_.clear();
+    return &urls_.insert_or_assign(url, std::move(p)).first->second;
+  }
+  static constexpr std::size_t kUrlCacheMax = 256;
   static constexpr std::size_t kIdleEasyMax = 64;
 
   std::size_t transfer_count() const noexcept { return transfers_.size(); }
@@ -284,6 +301,7 @@ class Multi {
   std::unordered_map<curl_socket_t, int> socks_;
   List transfers_;
   std::vector<CURL*> idle_easy_;
+  std::unordered_map<std::string, ParsedUrl> urls_;
 };
 
 /// One request/response exchange on one easy handle.
