@@ -169,6 +169,42 @@ TEST_CASE("gather: results in argument order, return_exceptions, first exception
                          "return_exceptions [4, 'ValueError']", "gather raised first"});
 }
 
+namespace {
+asyncio::Task<int> yields_then_returns(std::string name, int n) {
+  for (int i = 0; i < n; ++i) co_await asyncio::sleep(0);
+  T("{} done", name);
+  co_return n;
+}
+asyncio::Task<> ticker(int n) {
+  for (int i = 0; i < n; ++i) {
+    T("tick {}", i);
+    co_await asyncio::sleep(0);
+  }
+}
+}  // namespace
+
+// (gather counts a child that is neither the last nor a failure when it finishes instead of
+// through a loop hop: this shows the caller still resumes on asyncio's iteration.)
+TEST_CASE("gather and wait resume their caller on the same loop iteration as asyncio (CPython trace)") {
+  T.lines.clear();
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto t = asyncio::create_task(ticker(8));
+        auto [a, b, c] = co_await asyncio::gather(yields_then_returns("a", 0), yields_then_returns("b", 2),
+                                                  yields_then_returns("c", 1));
+        T("gather [{}, {}, {}]", a, b, c);
+        std::vector<asyncio::TaskHandle<int>> tasks;
+        tasks.push_back(asyncio::create_task(yields_then_returns("d", 1)));
+        tasks.push_back(asyncio::create_task(yields_then_returns("e", 0)));
+        auto [done, pending] = co_await asyncio::wait(tasks);
+        T("wait {} {}", done.size(), pending.size());
+        co_await t;
+      }(),
+      VT);
+  CHECK(T.lines == Lines{"tick 0", "a done", "tick 1", "c done", "tick 2", "b done", "tick 3", "tick 4",
+                         "gather [0, 2, 1]", "tick 5", "e done", "tick 6", "d done", "tick 7", "wait 2 0"});
+}
+
 TEST_CASE("gather over a range gives a vector; void results become None") {
   asyncio::run(
       []() -> asyncio::Task<> {

@@ -179,3 +179,27 @@ async def run_cancels_leftover_tasks():
     asyncio.create_task(leftover())
     await asyncio.sleep(0)
     print("main returns")
+
+async def yields_then_returns(name, n):
+    for _ in range(n):
+        await asyncio.sleep(0)
+    print(f"{name} done")
+    return n
+
+async def ticker(n):
+    for i in range(n):
+        print(f"tick {i}")
+        await asyncio.sleep(0)
+
+@scenario
+async def gather_resumes_on_the_same_iteration_as_asyncio():
+    # Children finish on iterations 1, 3 and 2; a ticker shows on which iteration gather
+    # resumes its caller (and wait(ALL_COMPLETED) likewise).
+    t = asyncio.create_task(ticker(8))
+    r = await asyncio.gather(yields_then_returns("a", 0), yields_then_returns("b", 2),
+                             yields_then_returns("c", 1))
+    print("gather", r)
+    tasks = [asyncio.create_task(yields_then_returns(n, k)) for n, k in (("d", 1), ("e", 0))]
+    done, pending = await asyncio.wait(tasks)
+    print("wait", len(done), len(pending))
+    await t

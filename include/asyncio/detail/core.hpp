@@ -132,6 +132,11 @@ class TimerHeap {
 struct CompletionNode : Runnable {
   TaskStateBase* wake_task_ = nullptr;
   std::uint64_t cb_id_ = 0;  // user done callbacks: the id remove_done_callback takes
+  /// Optional: called when the task finishes, before the node would be scheduled. Returning
+  /// true means the completion was fully accounted for on the spot because running it later
+  /// could have no visible effect (a gather child that is neither the last nor a failure only
+  /// counts itself), so the ready-queue hop is skipped; false schedules the node as usual.
+  bool (*settle_)(CompletionNode*) noexcept = nullptr;
 };
 
 /// remove_done_callback for tasks and futures: unlink and free the user callback `id` from a

@@ -304,7 +304,7 @@ inline void TaskStateBase::finish() {
     while (auto* n = static_cast<CompletionNode*>(done_list_.pop_front())) {
       if (n->wake_task_)
         n->wake_task_->wake();
-      else
+      else if (!n->settle_ || !n->settle_(n))
         l->push_ready(n);
     }
   }

@@ -76,7 +76,10 @@ class MultiWait final : public Waiter {
 
  private:
   struct Node : CompletionNode {
-    Node(MultiWait* o, TaskStateBase* c) noexcept : owner(o), child(c) { run_ = &MultiWait::child_done; }
+    Node(MultiWait* o, TaskStateBase* c) noexcept : owner(o), child(c) {
+      run_ = &MultiWait::child_done;
+      settle_ = &MultiWait::settle;
+    }
     MultiWait* owner;
     TaskStateBase* child;
   };
@@ -89,6 +92,32 @@ class MultiWait final : public Waiter {
     auto* n = static_cast<Node*>(r);
     n->owner->on_child_done(n->child);
   }
+  /// At the child's finish: a completion that can neither fire the wait nor be the last one
+  /// (Python's done callback would only count it) is counted now, without its loop hop. The
+  /// one that fires still takes the hop, so the waiter resumes on the same iteration as in
+  /// asyncio.
+  static bool settle(CompletionNode* cn) noexcept {
+    auto* n = static_cast<Node*>(cn);
+    MultiWait* w = n->owner;
+    if (w->remaining_ <= 1 || w->would_fire(n->child)) return false;
+    --w->remaining_;
+    return true;
+  }
+  /// Whether the completion of `c` (not the last) ends the wait in this mode.
+  bool would_fire(const TaskStateBase* c) const noexcept {
+    if (fired_) return false;
+    const bool failed = c->state_ == TaskStateBase::State::Failed;
+    switch (mode_) {
+      case Mode::Gather:
+        return failed || c->cancelled();
+      case Mode::FirstCompleted:
+        return true;
+      case Mode::FirstException:
+        return failed;
+      default:
+        return false;
+    }
+  }
   static void timer_fired(Runnable* r, bool discard) {
     if (discard) return;
     auto* self = static_cast<Timer*>(r)->owner;
@@ -99,26 +128,10 @@ class MultiWait final : public Waiter {
   void on_child_done(TaskStateBase* c) {
     --remaining_;
     if (fired_) return;
-    bool failed = c->state_ == TaskStateBase::State::Failed;
-    switch (mode_) {
-      case Mode::Gather:
-        if (failed || c->cancelled()) {
-          first_error_ = c;
-          fire();
-          return;
-        }
-        break;
-      case Mode::FirstCompleted:
-        fire();
-        return;
-      case Mode::FirstException:
-        if (failed) {
-          fire();
-          return;
-        }
-        break;
-      default:
-        break;
+    if (would_fire(c)) {
+      if (mode_ == Mode::Gather) first_error_ = c;
+      fire();
+      return;
     }
     if (remaining_ == 0) fire();
   }
