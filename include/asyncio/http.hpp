@@ -410,7 +410,8 @@ class RequestContextManager {
 /// Default-constructible; an async context manager (closed at the end of the block); close it
 /// with `co_await session.close()` otherwise — a session destroyed unclosed is reported through
 /// the loop's exception handler ("Unclosed client session") and then cleaned up.
-/// The session binds to the loop of its first request and serves only that loop.
+/// The session binds to the loop of its first request and serves only that loop. It reuses
+/// curl handles between requests and remembers how it parsed each URL it requested.
 class ClientSession {
  public:
   ClientSession() : ClientSession(SessionOptions{}) {}
