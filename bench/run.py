@@ -2,7 +2,8 @@
 """Side-by-side benchmark runner: Python asyncio vs Asio vs ours (+ raw epoll).
 
     python3 bench/run.py [--smoke] [--reps 5] [--only workload,...]
-                         [--impl python,asio,ours,raw_epoll] [--no-write]
+                         [--impl python,asio,ours,raw_epoll] [--no-write] [--out FILE]
+    CXX=clang++ python3 bench/run.py --out bench/RESULTS.clang.md
 
 * Builds every C++ program that is needed (g++ -O2 -std=c++20 -DNDEBUG -pthread)
   into build-bench/, rebuilding only when the source or one of the headers it
@@ -480,8 +481,9 @@ def write_results(args, workloads, impls, med, notes, failures, load) -> None:
         out += [f"- FAILED {i}/{w}: {msg.splitlines()[0]}"
                 for (i, w), msg in failures.items()]
     out += [""]
-    RESULTS_MD.write_text("\n".join(out))
-    log(f"wrote {RESULTS_MD.relative_to(ROOT)}")
+    dest = Path(args.out).resolve() if args.out else RESULTS_MD
+    dest.write_text("\n".join(out))
+    log(f"wrote {dest.relative_to(ROOT) if dest.is_relative_to(ROOT) else dest}")
 
 
 # --------------------------------------------------------------------------
@@ -502,6 +504,9 @@ def main() -> int:
                          "(python,asio,ours,raw_epoll; default: all)")
     ap.add_argument("--no-write", action="store_true",
                     help="do not rewrite bench/RESULTS.md")
+    ap.add_argument("--out", default="",
+                    help="write the results here instead of bench/RESULTS.md (e.g. "
+                         "bench/RESULTS.clang.md for a CXX=clang++ run)")
     args = ap.parse_args()
     if args.reps is None:
         args.reps = 1 if args.smoke else 5
