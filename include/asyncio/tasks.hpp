@@ -499,16 +499,14 @@ auto gather_from_range(R&& r) {
   using E = std::ranges::range_value_t<R>;
   using T = typename E::value_type;
   std::vector<TaskHandle<T>> hs;
-  std::vector<bool> owned;
+  if constexpr (std::ranges::sized_range<R>) hs.reserve(std::ranges::size(r));
   for (auto&& e : r) {
-    if constexpr (is_task<E>::value) {
+    if constexpr (is_task<E>::value)
       hs.push_back(create_task(std::move(e)));
-      owned.push_back(true);
-    } else {
+    else
       hs.push_back(e);
-      owned.push_back(false);
-    }
   }
+  std::vector<bool> owned(hs.size(), is_task<E>::value);  // a range holds one kind
   return gather_range<RE, T>(std::move(hs), std::move(owned));
 }
 }  // namespace detail
