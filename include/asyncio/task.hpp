@@ -36,7 +36,7 @@ struct CoroOrigin {
 /// True while a debug-mode loop runs on this thread: new coroutine frames record their origin.
 inline thread_local bool tl_track_origins = false;
 /// Set by the event loop module. Debug mode keeps a side table promise -> origin (the promise
-/// itself carries only a flag, so frames stay small outside debug mode): `track` records,
+/// itself carries nothing, so frames stay small outside debug mode): `track` records,
 /// `forget` drops, `origin_of` looks up; `never_awaited` reports.
 struct OriginHooks {
   const CoroOrigin* (*track)(const void* promise, const char* file, unsigned line, const char* fn) = nullptr;

@@ -11,11 +11,9 @@
 
 namespace asyncio::detail {
 
-class IoWait final : public Waiter, public IoSlot {
+class IoWait : public Waiter, public IoSlot {
  public:
-  IoWait(EventLoop* loop, IoHandle* h, bool write) noexcept : loop_(loop), h_(h), write_(write) {
-    ready = &IoWait::fire;
-  }
+  IoWait(EventLoop* loop, IoHandle* h, bool write) noexcept : IoWait(loop, h, write, &IoWait::fire) {}
   IoWait(IoWait&& o) noexcept : IoWait(o.loop_, o.h_, o.write_) {}
   IoWait(const IoWait&) = delete;
   ~IoWait() { withdraw(); }
@@ -23,12 +21,9 @@ class IoWait final : public Waiter, public IoSlot {
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) {
     task_ = &require_task("stream I/O");
-    IoSlot*& s = slot();
-    if (s) throw RuntimeError(write_ ? "another task is already waiting to write to this stream"
-                                     : "another task is already waiting to read from this stream");
-    s = this;
-    waiting_ = true;
-    loop_->io_wait_begin();
+    if (slot()) throw RuntimeError(write_ ? "another task is already waiting to write to this stream"
+                                          : "another task is already waiting to read from this stream");
+    park();
     task_->suspend_on(this, h);
   }
   void await_resume() {
@@ -43,23 +38,41 @@ class IoWait final : public Waiter, public IoSlot {
     return true;
   }
 
- private:
-  IoSlot*& slot() noexcept { return write_ ? h_->writer : h_->reader; }
-  void withdraw() noexcept {
-    if (!waiting_) return;
-    if (slot() == this) slot() = nullptr;
+ protected:
+  /// For waiters that do work of their own when the edge comes (`ready` is called with the
+  /// slot already cleared; it calls arrived(), then either wakes the task or park()s again).
+  IoWait(EventLoop* loop, IoHandle* h, bool write, void (*ready_fn)(IoSlot*) noexcept) noexcept
+      : loop_(loop), h_(h), write_(write) {
+    ready = ready_fn;
+  }
+  /// Take the handle's slot for this direction until the next edge.
+  void park() noexcept {
+    slot() = this;
+    waiting_ = true;
+    loop_->io_wait_begin();
+  }
+  /// The edge came (the loop, or the stream's close, cleared the slot).
+  void arrived() noexcept {
     waiting_ = false;
     loop_->io_wait_end();
   }
+  /// Give the slot up (no-op unless parked).
+  void withdraw() noexcept {
+    if (!waiting_) return;
+    if (slot() == this) slot() = nullptr;
+    arrived();
+  }
+  TaskStateBase* task_ = nullptr;
+
+ private:
+  IoSlot*& slot() noexcept { return write_ ? h_->writer : h_->reader; }
   static void fire(IoSlot* s) noexcept {
     auto* self = static_cast<IoWait*>(s);
-    self->waiting_ = false;
-    self->loop_->io_wait_end();
+    self->arrived();
     self->task_->wake();
   }
   EventLoop* loop_;
   IoHandle* h_;
-  TaskStateBase* task_ = nullptr;
   bool write_;
   bool waiting_ = false;
   bool cancelled_ = false;

@@ -16,13 +16,14 @@ namespace detail {
 /// slot; each readable edge reads right there in the loop's event dispatch (as Python's
 /// protocol reads in _read_ready), and the task is woken once, when n bytes, EOF or an error
 /// are in: the same single hop as the coroutine it replaces, and no task step per fragment.
-class ReadExactly final : public Waiter, public IoSlot {
+class ReadExactly final : public IoWait {
  public:
-  ReadExactly(StreamRef s, long long n) noexcept : s_(std::move(s)), n_(n) { ready = &ReadExactly::on_readable; }
+  ReadExactly(StreamRef s, long long n) noexcept
+      : IoWait(s ? s->loop_ : nullptr, s ? &s->io_ : nullptr, false, &ReadExactly::on_readable),
+        s_(std::move(s)),
+        n_(n) {}
   ReadExactly(ReadExactly&& o) noexcept : ReadExactly(std::move(o.s_), o.n_) {}
-  ReadExactly(const ReadExactly&) = delete;
-  ReadExactly& operator=(const ReadExactly&) = delete;
-  ~ReadExactly() { withdraw(); }
+  ~ReadExactly() { withdraw(); }  // while s_ still keeps the stream (and its handle) alive
 
   bool await_ready() {
     if (!s_) throw RuntimeError("stream handle is empty");
@@ -30,17 +31,8 @@ class ReadExactly final : public Waiter, public IoSlot {
     if (s_->error()) std::rethrow_exception(s_->error());
     return progress();
   }
-  void await_suspend(std::coroutine_handle<> h) {
-    task_ = &require_task("stream I/O");
-    if (s_->io_.reader) throw RuntimeError("another task is already waiting to read from this stream");
-    park();
-    task_->suspend_on(this, h);
-  }
   std::string await_resume() {
-    if (task_) {
-      if (cancelled_) task_->throw_cancelled();
-      task_->check_cancel();
-    }
+    if (task_) IoWait::await_resume();  // (it suspended: a cancellation is raised here)
     if (err_) std::rethrow_exception(std::exchange(err_, nullptr));
     ByteBuffer& b = s_->rbuf_;
     const auto want = static_cast<std::size_t>(n_);
@@ -52,13 +44,6 @@ class ReadExactly final : public Waiter, public IoSlot {
   }
   /// wait_for's leaf protocol: nothing to undo, what was read stays buffered.
   void abandon() noexcept {}
-  bool cancel() noexcept override {
-    if (!waiting_) return false;
-    withdraw();
-    cancelled_ = true;
-    task_->wake();
-    return true;
-  }
   /// Lets `Task<std::string> t = reader.readexactly(n)` and APIs taking a Task accept it.
   operator Task<std::string>() && { return await_as_task<std::string, ReadExactly>(std::move(*this)); }
 
@@ -73,21 +58,9 @@ class ReadExactly final : public Waiter, public IoSlot {
     }
     return true;
   }
-  void park() noexcept {
-    s_->io_.reader = this;
-    waiting_ = true;
-    s_->loop_->io_wait_begin();
-  }
-  void withdraw() noexcept {
-    if (!waiting_) return;
-    if (s_->io_.reader == this) s_->io_.reader = nullptr;
-    waiting_ = false;
-    s_->loop_->io_wait_end();
-  }
   static void on_readable(IoSlot* slot) noexcept {
     auto* self = static_cast<ReadExactly*>(slot);
-    self->waiting_ = false;  // the loop (or the stream's close) already cleared the slot
-    self->s_->loop_->io_wait_end();
+    self->arrived();
     bool done = true;
     try {
       done = self->progress();
@@ -102,10 +75,7 @@ class ReadExactly final : public Waiter, public IoSlot {
 
   StreamRef s_;
   long long n_;
-  TaskStateBase* task_ = nullptr;
   std::exception_ptr err_;
-  bool waiting_ = false;
-  bool cancelled_ = false;
 };
 
 /// The whole of drain() as a coroutine: the path taken when drain() has to check or wait.
