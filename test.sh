@@ -26,6 +26,8 @@ run_tree() {  # name, cxx, build type, sanitize, [ctest filter], [build targets]
   out=$(cd "$dir" && ctest -j "$JOBS" --output-on-failure ${filter:+-R "$filter"} 2>&1)
   local rc=$?
   echo "$out" | grep -E "tests passed|Failed|\*\*\*|Timeout" | tail -40
+  # What a failing test printed (ctest shows it right after the test's ***Failed line).
+  [ $rc -ne 0 ] && echo "$out" | grep -E -A50 "\*\*\*(Failed|Exception|Timeout)|Timeout\b" | head -250
   local line; line=$(echo "$out" | grep -E "tests passed, [0-9]+ tests failed out of" | tail -1)
   local total f
   total=$(echo "$line" | sed -E 's/.*out of ([0-9]+).*/\1/'); f=$(echo "$line" | sed -E 's/.* ([0-9]+) tests failed.*/\1/')

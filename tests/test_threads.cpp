@@ -10,6 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include "catch.hpp"
 #include "io_helpers.hpp"
 #include "trace.hpp"
@@ -222,4 +225,39 @@ TEST_CASE("run() shuts the default executor down (its threads are joined)") {
   };
   asyncio::run(main());
   CHECK(done.load() == 1);
+}
+
+TEST_CASE("a job on an own executor that outlives its loop finishes without touching the loop") {
+  // The loop is closed and destroyed while the worker still runs a job whose task timed out:
+  // the worker's completion finds the loop gone and is dropped (Python: the loop is closed, the
+  // callback is skipped). Nothing leaks, and no wake-up reaches a closed or reused descriptor.
+  asyncio::ThreadPoolExecutor pool(1);
+  std::atomic<bool> release{false}, finished{false};
+  auto main = [&]() -> asyncio::Task<> {
+    auto& loop = asyncio::get_running_loop();
+    auto job = [](asyncio::EventLoop& l, asyncio::ThreadPoolExecutor* p, std::atomic<bool>* rel,
+                  std::atomic<bool>* fin) -> asyncio::Task<std::string> {
+      std::string r = co_await l.run_in_executor(p, [rel, fin] {
+        while (!rel->load()) std::this_thread::sleep_for(1ms);
+        *fin = true;
+        return std::string(100, 'x');  // a result that must be freed, not delivered
+      });
+      co_return r;
+    };
+    CHECK_THROWS_AS(co_await asyncio::wait_for(job(loop, &pool, &release, &finished), 0.01),
+                    asyncio::TimeoutError);
+  };
+  asyncio::run(main());  // the loop is closed and destroyed here
+  // The loop's descriptors are free now: take them, so that a stale wake-up would land here.
+  int a = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), b = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  REQUIRE(a >= 0);
+  REQUIRE(b >= 0);
+  release = true;
+  pool.shutdown(true);
+  CHECK(finished.load());
+  std::uint64_t v = 0;
+  CHECK(::read(a, &v, sizeof v) == -1);  // nothing was written to either
+  CHECK(::read(b, &v, sizeof v) == -1);
+  ::close(a);
+  ::close(b);
 }

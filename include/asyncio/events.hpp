@@ -23,6 +23,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <unistd.h>
+
 #include "detail/core.hpp"
 #include "exceptions.hpp"
 #include "task.hpp"
@@ -70,6 +72,41 @@ struct CallbackImpl final : CallbackNode {
   explicit CallbackImpl(F&& f) : f_(std::move(f)) {}
   void invoke() override { f_(); }
   F f_;
+};
+
+/// The loop's thread-safe entry (call_soon_threadsafe). Shared with every executor job still
+/// running, so a worker that finishes after its loop is gone finds the inbox closed instead of a
+/// dangling loop. `pending` lets the loop see posts without taking the lock.
+struct Inbox {
+  std::mutex mu;
+  std::vector<CallbackNode*> queue;  // under mu
+  std::atomic<bool> pending{false};
+  int wake_fd = -1;     // the loop's eventfd; written under mu, closed by close()
+  bool closed = false;  // under mu
+  /// Queue `n` and wake the loop; false (n untouched) once the loop is closed.
+  bool post(CallbackNode* n) {
+    std::lock_guard<std::mutex> g(mu);
+    if (closed) return false;
+    queue.push_back(n);
+    pending.store(true);
+    // Written under the lock: close() marks the inbox closed under it before it closes the fd,
+    // so a poster never writes to a closed (or by then reused) descriptor.
+    std::uint64_t one = 1;
+    ssize_t rc = ::write(wake_fd, &one, sizeof one);
+    (void)rc;
+    return true;
+  }
+  /// Refuse further posts, drop the queued ones, close the eventfd.
+  void close() noexcept {
+    std::vector<CallbackNode*> q;
+    {
+      std::lock_guard<std::mutex> g(mu);
+      closed = true;
+      q.swap(queue);
+      if (wake_fd >= 0) ::close(std::exchange(wake_fd, -1));
+    }
+    for (auto* n : q) n->release();
+  }
 };
 
 /// A waiting slot of an IoHandle: `ready(slot)` is called (once; the slot is cleared first) when
@@ -305,13 +342,11 @@ class EventLoop {
   std::uint64_t timer_seq_ = 0;
   detail::List tasks_;
   int epoll_fd_ = -1;
-  int wake_fd_ = -1;
+  int wake_fd_ = -1;  // inbox_->wake_fd, for the loop thread
   std::unordered_map<int, FdEntry> fds_;
   std::size_t io_watchers_ = 0;
   std::size_t external_work_ = 0;
-  std::mutex ts_mu_;
-  std::vector<detail::CallbackNode*> ts_queue_;
-  std::atomic<bool> ts_pending_{false};
+  std::shared_ptr<detail::Inbox> inbox_ = std::make_shared<detail::Inbox>();
   std::function<void(EventLoop&, const ExceptionContext&)> handler_;
   std::shared_ptr<detail::ExecutorBase> default_executor_;
   std::thread::id thread_id_;

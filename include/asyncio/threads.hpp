@@ -163,6 +163,7 @@ auto EventLoop::run_in_executor(detail::ExecutorBase* executor, F fn, A... args)
   }
   auto* job = new detail::ExecState<R, F, A...>(std::move(fn), std::move(args)...);
   job->loop_ = this;
+  job->inbox_ = inbox_;
   add_external_work();
   try {
     executor->submit(job);

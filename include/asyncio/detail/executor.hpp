@@ -1,8 +1,8 @@
 // Executor machinery: the job a worker thread runs, and the awaiter a task suspends on while
 // the job runs (loop.run_in_executor). The job is shared by two threads: the worker (which runs
-// the function and posts the completion back with call_soon_threadsafe) and the loop thread
-// (which owns the awaiter). An atomic count of two keeps it alive until both are done with it;
-// everything the awaiter touches is touched on the loop thread only.
+// the function and posts the completion back through the loop's Inbox, which outlives the loop)
+// and the loop thread (which owns the awaiter). An atomic count of two keeps it alive until both
+// are done with it; everything the awaiter touches is touched on the loop thread only.
 #pragma once
 
 #include <atomic>
@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -28,7 +29,8 @@ struct ExecAwaiter;
 template <class R>
 struct ExecStateBase : ExecJob {
   std::atomic<int> refs_{2};  // worker side + loop side
-  EventLoop* loop_ = nullptr;
+  EventLoop* loop_ = nullptr;            // dereferenced on the loop thread only (complete())
+  std::shared_ptr<Inbox> inbox_;         // the worker posts through this, never through loop_
   ExecAwaiter<R>* awaiter_ = nullptr;  // loop thread only
   bool completed_ = false;             // loop thread only
   Outcome<R> outcome_;  // written by the worker before the post, read on the loop after it
@@ -143,11 +145,18 @@ void ExecStateBase<R>::complete() noexcept {
 
 template <class R>
 void ExecStateBase<R>::post() noexcept {
+  // The loop may be closed, even destroyed, by now (its task timed out or was cancelled): the
+  // inbox outlives it and refuses the post, and Post's destructor gives the reference back.
+  Post p(this);
+  CallbackNode* n;
   try {
-    loop_->call_soon_threadsafe(Post(this));
+    n = new CallbackImpl<Post>(std::move(p));
   } catch (...) {
-    // The loop is closed: Post's destructor already gave the worker's reference back.
+    return;  // out of memory: p's destructor gives the worker's reference back
   }
+  n->loop_ = loop_;
+  n->run_ = &CallbackNode::run;
+  if (!inbox_->post(n)) delete n;
 }
 
 }  // namespace asyncio::detail

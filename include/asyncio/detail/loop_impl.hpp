@@ -380,6 +380,7 @@ inline EventLoop::EventLoop(Options opts)
     ::close(epoll_fd_);
     throw OSError(e, OSError::format(e, "eventfd"));
   }
+  inbox_->wake_fd = wake_fd_;
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = detail::fd_tag(wake_fd_);
@@ -460,27 +461,20 @@ void EventLoop::call_soon_threadsafe(F fn) {
   auto* n = new detail::CallbackImpl<F>(std::move(fn));
   n->loop_ = this;
   n->run_ = &detail::CallbackNode::run;
-  {
-    std::lock_guard<std::mutex> g(ts_mu_);
-    if (closed_) {
-      delete n;
-      throw RuntimeError("Event loop is closed");
-    }
-    ts_queue_.push_back(n);
-    ts_pending_.store(true);
+  if (!inbox_->post(n)) {
+    delete n;
+    throw RuntimeError("Event loop is closed");
   }
-  std::uint64_t one = 1;
-  ssize_t rc = ::write(wake_fd_, &one, sizeof one);
-  (void)rc;
 }
 
 inline void EventLoop::drain_threadsafe() {
   // A plain load first: the exchange (a locked instruction) only when something was posted.
-  if (!ts_pending_.load(std::memory_order_acquire) || !ts_pending_.exchange(false)) return;
+  detail::Inbox& in = *inbox_;
+  if (!in.pending.load(std::memory_order_acquire) || !in.pending.exchange(false)) return;
   std::vector<detail::CallbackNode*> q;
   {
-    std::lock_guard<std::mutex> g(ts_mu_);
-    q.swap(ts_queue_);
+    std::lock_guard<std::mutex> g(in.mu);
+    q.swap(in.queue);
   }
   for (auto* n : q) ready_.push_back(n);
 }
@@ -768,7 +762,7 @@ inline int epoll_wait_precise(int epfd, epoll_event* evs, int max, double timeou
 
 inline void EventLoop::run_once() {
   double timeout;
-  if (!ready_.empty() || stopping_ || ts_pending_.load(std::memory_order_relaxed)) {
+  if (!ready_.empty() || stopping_ || inbox_->pending.load(std::memory_order_relaxed)) {
     timeout = 0;
   } else if (!timers_.empty()) {
     double when = timers_.top()->when_;
@@ -790,7 +784,7 @@ inline void EventLoop::run_once() {
   if ((timeout == 0 || near) && io_watchers_ == 0 && fds_.empty() &&
       (sig_handlers_.empty() || sig_epoch == seen_signal_epoch_)) {
     // Nothing can be ready on an fd we care about (thread-safe callbacks are seen through
-    // ts_pending_): skip the syscall. This keeps sleep(0), task switches and the last few
+    // the inbox's pending flag): skip the syscall. This keeps sleep(0), task switches and the last few
     // microseconds before a near deadline off the kernel.
   } else {
     double t0 = (virtual_ && timeout != 0) ? real_time() : 0.0;
@@ -900,14 +894,9 @@ inline void EventLoop::close() {
     ::close(sig_pipe_[1]);
     sig_pipe_[0] = sig_pipe_[1] = -1;
   }
-  {
-    std::lock_guard<std::mutex> g(ts_mu_);
-    closed_ = true;
-    for (auto* n : ts_queue_) n->release();
-    ts_queue_.clear();
-  }
+  closed_ = true;
+  inbox_->close();  // later posts (a worker finishing after this) are refused
   default_executor_.reset();
-  ::close(wake_fd_);
   ::close(epoll_fd_);
   wake_fd_ = epoll_fd_ = -1;
 }
