@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "catch.hpp"
 #include "trace.hpp"
@@ -518,6 +519,39 @@ TEST_CASE("done callbacks are scheduled with call_soon, in order, before the awa
       }(),
       VT);
   CHECK(T.lines == Lines{"value 3 done", "cb1 3", "cb2", "after await", "after sleep0"});
+}
+
+static asyncio::Task<> remove_callback_zero_on(std::optional<asyncio::TaskHandle<>>* self) {
+  co_await asyncio::sleep(0);
+  CHECK((*self)->remove_done_callback(0) == 0);
+}
+
+TEST_CASE("remove_done_callback takes only the user's own callbacks, never gather's, an awaiter's or run()'s") {
+  int ran = 0;
+  asyncio::run(
+      [](int& ran) -> asyncio::Task<> {
+        auto t = asyncio::create_task(value(1, 5));
+        auto g = asyncio::create_task(asyncio::gather(t));
+        auto w = asyncio::create_task([](asyncio::TaskHandle<int> t) -> asyncio::Task<int> { co_return co_await t; }(t));
+        auto id = t.add_done_callback([&ran] { ++ran; });
+        co_await asyncio::sleep(0);  // gather and the awaiting task have registered on t
+        CHECK(t.remove_done_callback(0) == 0);
+        CHECK(t.remove_done_callback(id + 1000) == 0);
+        CHECK(t.remove_done_callback(id) == 1);
+        auto [r] = co_await g;
+        CHECK(r == 5);
+        CHECK(co_await w == 5);
+      }(ran),
+      VT);
+  CHECK(ran == 0);
+  // run_until_complete's own node sits in the task's done list: id 0 must not take it (the loop
+  // would then never stop).
+  auto loop = asyncio::new_event_loop();
+  std::optional<asyncio::TaskHandle<>> self;
+  self = loop->create_task(remove_callback_zero_on(&self));
+  loop->run_until_complete(*self);
+  CHECK(self->done());
+  loop->close();
 }
 
 TEST_CASE("TaskHandle: result(), exception(), names, copies, awaiting many times") {

@@ -34,7 +34,7 @@ struct FutureState : Pooled {
   explicit FutureState(EventLoop* l) : loop(l) {}
   ~FutureState() {
     while (auto* n = static_cast<CompletionNode*>(callbacks.pop_front()))
-      if (!n->wake_task_ && n->run_) n->run_(n, true);
+      if (!n->is_waiter()) n->run_(n, true);
   }
   void add_ref() noexcept { ++refs; }
   void release() noexcept {
@@ -44,16 +44,16 @@ struct FutureState : Pooled {
   /// Python's __schedule_callbacks: every callback goes to the ready queue (call_soon).
   void schedule_callbacks() noexcept {
     while (auto* n = static_cast<CompletionNode*>(callbacks.pop_front())) {
-      if (n->wake_task_)
-        n->wake_task_->wake();
+      if (n->is_waiter())
+        n->waiter()->wake();
       else
         loop->push_ready(n);
     }
   }
   void add_callback(CompletionNode* n) noexcept {
     if (done()) {
-      if (n->wake_task_)
-        n->wake_task_->wake();
+      if (n->is_waiter())
+        n->waiter()->wake();
       else
         loop->push_ready(n);
     } else {
@@ -98,7 +98,7 @@ struct FutureAwaiter final : Waiter {
   void await_suspend(std::coroutine_handle<> h) {
     task = &require_task("awaiting a Future");
     suspended = true;
-    node.wake_task_ = task;
+    node.set_waiter(task);
     st->add_callback(&node);
     task->suspend_on(this, h);
   }
@@ -121,7 +121,7 @@ template <class T, class F>
 struct FutureCallback final : CompletionNode, Pooled {
   FutureCallback(Future<T> f, F fn, std::uint64_t id) : fut(std::move(f)), f(std::move(fn)) {
     run_ = &FutureCallback::run;
-    cb_id_ = id;
+    word_ = id;
   }
   static void run(Runnable* r, bool discard) {
     auto* self = static_cast<FutureCallback*>(r);

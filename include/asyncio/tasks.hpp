@@ -464,10 +464,12 @@ Task<std::vector<std::conditional_t<RE, Result<gather_value_t<T>>, gather_value_
     std::vector<TaskHandle<T>> hs, std::vector<bool> owned) {
   std::vector<TaskStateBase*> children;
   children.reserve(hs.size());
+  advise_huge(children.data(), children.capacity() * sizeof(TaskStateBase*));
   for (auto& h : hs) children.push_back(h.state_ptr());
   co_await gather_wait(std::move(children), owned, RE);
   std::vector<std::conditional_t<RE, Result<gather_value_t<T>>, gather_value_t<T>>> out;
   out.reserve(hs.size());
+  advise_huge(out.data(), out.capacity() * sizeof(out[0]));
   for (std::size_t i = 0; i < hs.size(); ++i) {
     if constexpr (RE)
       out.push_back(gather_result(hs[i], owned[i]));
@@ -499,7 +501,10 @@ auto gather_from_range(R&& r) {
   using E = std::ranges::range_value_t<R>;
   using T = typename E::value_type;
   std::vector<TaskHandle<T>> hs;
-  if constexpr (std::ranges::sized_range<R>) hs.reserve(std::ranges::size(r));
+  if constexpr (std::ranges::sized_range<R>) {
+    hs.reserve(std::ranges::size(r));
+    advise_huge(hs.data(), hs.capacity() * sizeof(TaskHandle<T>));
+  }
   for (auto&& e : r) {
     if constexpr (is_task<E>::value)
       hs.push_back(create_task(std::move(e)));

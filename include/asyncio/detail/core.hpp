@@ -126,25 +126,37 @@ class TimerHeap {
   std::vector<TimerNode*> h_;
 };
 
-/// An entry in a task's done list. When the task finishes it either wakes `wake_task_` directly
-/// (a task awaiting this one) or, when `wake_task_` is null, goes to the ready queue itself and
-/// runs there (a done callback, scheduled with call_soon as Python does).
+/// An entry in a task's (or future's) done list. An awaiter's node (run_ null) wakes the task
+/// it names directly when the task finishes; any other node goes to the ready queue itself and
+/// runs there (a done callback, scheduled with call_soon as Python does). 40 bytes: gather
+/// keeps one per child.
 struct CompletionNode : Runnable {
-  TaskStateBase* wake_task_ = nullptr;
-  std::uint64_t cb_id_ = 0;  // user done callbacks: the id remove_done_callback takes
-  /// Optional: called when the task finishes, before the node would be scheduled. Returning
-  /// true means the completion was fully accounted for on the spot because running it later
-  /// could have no visible effect (a gather child that is neither the last nor a failure only
-  /// counts itself), so the ready-queue hop is skipped; false schedules the node as usual.
+  /// Optional, callback nodes only: called when the task finishes, before the node would be
+  /// scheduled. Returning true means the completion was fully accounted for on the spot because
+  /// running it later could have no visible effect (a gather child that is neither the last nor
+  /// a failure only counts itself), so the ready-queue hop is skipped; false schedules the node.
   bool (*settle_)(CompletionNode*) noexcept = nullptr;
+  /// An awaiter's node: the task to wake. A callback node: its own word, either a user
+  /// callback's id (what remove_done_callback takes; ids start at 1) or, for an internal node
+  /// that sets settle_ (which keeps remove_done_callback off it), its owner.
+  std::uint64_t word_ = 0;
+
+  void set_waiter(TaskStateBase* t) noexcept {
+    run_ = nullptr;
+    word_ = reinterpret_cast<std::uintptr_t>(t);
+  }
+  bool is_waiter() const noexcept { return run_ == nullptr; }
+  TaskStateBase* waiter() const noexcept { return reinterpret_cast<TaskStateBase*>(static_cast<std::uintptr_t>(word_)); }
+  bool is_user_callback(std::uint64_t id) const noexcept { return id != 0 && run_ && !settle_ && word_ == id; }
 };
+static_assert(sizeof(CompletionNode) == 40);
 
 /// remove_done_callback for tasks and futures: unlink and free the user callback `id` from a
-/// done list (awaiters' nodes, which have wake_task_ set, are never matched). Returns 0 or 1.
+/// done list (awaiters' and internal nodes are never matched). Returns 0 or 1.
 inline std::size_t remove_callback(List& lst, std::uint64_t id) noexcept {
   for (auto* n = lst.sentinel()->next_; n != lst.sentinel(); n = n->next_) {
     auto* c = static_cast<CompletionNode*>(n);
-    if (!c->wake_task_ && c->cb_id_ == id) {
+    if (c->is_user_callback(id)) {
       c->unlink();
       c->run_(c, true);  // discard: frees the callback without running it
       return 1;

@@ -70,6 +70,22 @@ inline char* map_huge_chunk() noexcept {
 #endif
   return reinterpret_cast<char*>(aligned);
 }
+/// A large array about to be filled (gather's per-child bookkeeping for a million tasks): let
+/// the kernel back its 2 MiB-aligned interior with transparent huge pages, one page fault per
+/// 2 MiB instead of 512. A hint only; arrays under 4 MiB are left alone.
+inline void advise_huge(const void* p, std::size_t bytes) noexcept {
+#ifdef MADV_HUGEPAGE
+  if (bytes < 2 * kFrameHugeChunk) return;
+  auto b = reinterpret_cast<std::uintptr_t>(p);
+  std::uintptr_t lo = (b + kFrameHugeChunk - 1) & ~(kFrameHugeChunk - 1);
+  std::uintptr_t hi = (b + bytes) & ~(kFrameHugeChunk - 1);
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
 inline thread_local FramePoolData tl_frame_pool{};
 
 /// Hands a dying thread's free blocks to the process-wide list.

@@ -258,8 +258,8 @@ inline void TaskStateBase::yield_now(std::coroutine_handle<> h) noexcept {
 
 inline void TaskStateBase::add_completion(CompletionNode* n) noexcept {
   if (done()) {
-    if (n->wake_task_)
-      n->wake_task_->wake();
+    if (n->is_waiter())
+      n->waiter()->wake();
     else
       loop()->push_ready(n);
   } else {
@@ -302,8 +302,8 @@ inline void TaskStateBase::finish() {
   if (!done_list_.empty()) {
     EventLoop* l = loop();
     while (auto* n = static_cast<CompletionNode*>(done_list_.pop_front())) {
-      if (n->wake_task_)
-        n->wake_task_->wake();
+      if (n->is_waiter())
+        n->waiter()->wake();
       else if (!n->settle_ || !n->settle_(n))
         l->push_ready(n);
     }
@@ -319,7 +319,7 @@ inline void TaskStateBase::destroy_pending() {
   if (frame_live_) destroy_frame();
   set_cancelled_result();
   while (auto* n = static_cast<CompletionNode*>(done_list_.pop_front())) {
-    if (!n->wake_task_ && n->run_) n->run_(n, true);
+    if (!n->is_waiter()) n->run_(n, true);
   }
   release();  // the loop's reference
   release();

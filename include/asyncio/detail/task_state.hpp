@@ -139,7 +139,7 @@ struct TaskAwaiter final : Waiter {
     parent = &require_task("awaiting a task");
     if (parent == child) throw RuntimeError("Task cannot await on itself: " + child->get_name());
     suspended = true;
-    node.wake_task_ = parent;
+    node.set_waiter(parent);
     child->add_completion(&node);
     parent->suspend_on(this, h);
   }
@@ -162,7 +162,7 @@ template <class Handle, class F>
 struct DoneCallback final : CompletionNode, Pooled {
   DoneCallback(Handle h, F f, std::uint64_t id) : h_(std::move(h)), f_(std::move(f)) {
     run_ = &DoneCallback::run;
-    cb_id_ = id;
+    word_ = id;
   }
   static void run(Runnable* r, bool discard) {
     auto* self = static_cast<DoneCallback*>(r);

@@ -26,6 +26,7 @@ class MultiWait final : public Waiter {
   MultiWait(std::vector<TaskStateBase*> children, Mode mode, std::optional<double> timeout = std::nullopt)
       : children_(std::move(children)), remaining_(children_.size()), mode_(mode), timeout_(timeout) {
     nodes_.reserve(children_.size());  // never reallocated once nodes are linked
+    advise_huge(nodes_.data(), nodes_.capacity() * sizeof(Node));
   }
   MultiWait(const MultiWait&) = delete;
   ~MultiWait() { unregister(); }
@@ -40,7 +41,7 @@ class MultiWait final : public Waiter {
       timer_.run_ = &MultiWait::timer_fired;
       loop_->add_timer(&timer_, loop_->time() + *timeout_);
     }
-    for (TaskStateBase* c : children_) c->add_completion(&nodes_.emplace_back(this, c));
+    for (TaskStateBase* c : children_) c->add_completion(&nodes_.emplace_back(this));
     task_->suspend_on(this, h);
   }
   void await_resume() {
@@ -75,13 +76,19 @@ class MultiWait final : public Waiter {
   TaskStateBase* first_error() const noexcept { return first_error_; }
 
  private:
+  /// A child's completion node: the owner in the node's word, the child found by the node's
+  /// index (nodes_[i] belongs to children_[i]), so a gather costs 40 bytes per child here.
   struct Node : CompletionNode {
-    Node(MultiWait* o, TaskStateBase* c) noexcept : owner(o), child(c) {
+    explicit Node(MultiWait* o) noexcept {
       run_ = &MultiWait::child_done;
       settle_ = &MultiWait::settle;
+      word_ = reinterpret_cast<std::uintptr_t>(o);
     }
-    MultiWait* owner;
-    TaskStateBase* child;
+    MultiWait* owner() const noexcept { return reinterpret_cast<MultiWait*>(static_cast<std::uintptr_t>(word_)); }
+    TaskStateBase* child() const noexcept {
+      const MultiWait* w = owner();
+      return w->children_[static_cast<std::size_t>(this - w->nodes_.data())];
+    }
   };
   struct Timer : TimerNode {
     MultiWait* owner = nullptr;
@@ -90,7 +97,7 @@ class MultiWait final : public Waiter {
   static void child_done(Runnable* r, bool discard) {
     if (discard) return;
     auto* n = static_cast<Node*>(r);
-    n->owner->on_child_done(n->child);
+    n->owner()->on_child_done(n->child());
   }
   /// At the child's finish: a completion that can neither fire the wait nor be the last one
   /// (Python's done callback would only count it) is counted now, without its loop hop. The
@@ -98,8 +105,8 @@ class MultiWait final : public Waiter {
   /// asyncio.
   static bool settle(CompletionNode* cn) noexcept {
     auto* n = static_cast<Node*>(cn);
-    MultiWait* w = n->owner;
-    if (w->remaining_ <= 1 || w->would_fire(n->child)) return false;
+    MultiWait* w = n->owner();
+    if (w->remaining_ <= 1 || w->would_fire(n->child())) return false;
     --w->remaining_;
     return true;
   }
