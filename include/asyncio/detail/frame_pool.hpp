@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <mutex>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include "config.hpp"
@@ -33,10 +34,11 @@ inline constexpr std::size_t kFrameChunk = 256 * 1024;
 inline constexpr std::size_t kFrameHugeChunk = 2 * 1024 * 1024;
 inline constexpr unsigned kFrameSmallChunks = 8;  // per thread, before huge chunks
 
-/// Free blocks left behind by exited threads, and every chunk ever made (kept reachable).
+/// Free lists left behind by exited threads (whole lists, handed over and adopted in O(1)),
+/// and every chunk ever made (kept reachable).
 struct FrameOrphans {
   std::mutex mu;
-  FrameBlock* heads[kFrameClasses] = {};
+  std::vector<FrameBlock*> lists[kFrameClasses];
   std::atomic<bool> any{false};
   std::vector<void*> chunks;
   static FrameOrphans& get() {
@@ -88,17 +90,20 @@ inline void advise_huge(const void* p, std::size_t bytes) noexcept {
 
 inline thread_local FramePoolData tl_frame_pool{};
 
-/// Hands a dying thread's free blocks to the process-wide list.
+/// Hands a dying thread's free lists to the process-wide orphans, one list per size class
+/// (not block by block: a thread that ran a million tasks would walk them all at exit).
 struct FramePoolReaper {
   ~FramePoolReaper() {
     auto& o = FrameOrphans::get();
     std::lock_guard<std::mutex> g(o.mu);
     for (std::size_t c = 0; c < kFrameClasses; ++c) {
-      while (FrameBlock* b = tl_frame_pool.heads[c]) {
-        tl_frame_pool.heads[c] = b->next;
-        b->next = o.heads[c];
-        o.heads[c] = b;
+      FrameBlock* head = std::exchange(tl_frame_pool.heads[c], nullptr);
+      if (!head) continue;
+      try {
+        o.lists[c].push_back(head);
         o.any.store(true, std::memory_order_relaxed);
+      } catch (...) {
+        // Out of memory: these blocks are not reused (they stay valid memory in their chunk).
       }
     }
     tl_frame_pool.cur = tl_frame_pool.end = nullptr;
@@ -118,8 +123,10 @@ struct FramePoolReaper {
   auto& o = FrameOrphans::get();
   if (o.any.load(std::memory_order_relaxed)) {
     std::lock_guard<std::mutex> g(o.mu);
-    if (FrameBlock* b = o.heads[c]) {
-      o.heads[c] = b->next;
+    if (!o.lists[c].empty()) {  // adopt a whole orphaned list (this thread's own is empty)
+      FrameBlock* b = o.lists[c].back();
+      o.lists[c].pop_back();
+      p.heads[c] = b->next;
       return b;
     }
   }
