@@ -229,6 +229,7 @@ class EventLoop {
   template <class F>
   TimerHandle call_at(double when, F fn);
   /// The only method safe to call from another thread: schedule `fn()` and wake the loop.
+  /// RuntimeError once the loop is closed. The loop itself must outlive the call.
   template <class F>
   void call_soon_threadsafe(F fn);
 
@@ -245,7 +246,8 @@ class EventLoop {
   /// first use) and await its result: `auto r = co_await loop.run_in_executor(nullptr, f, x);`.
   /// The work is submitted at once, as Python's; exceptions thrown on the worker reach the
   /// awaiter; cancelling the awaiting task leaves the thread running and drops its result.
-  /// (Defined in threads.hpp.)
+  /// A job on an own executor may outlive the loop: its result is then dropped (as Python's
+  /// future chaining skips a closed loop). (Defined in threads.hpp.)
   template <class F, class... A>
   auto run_in_executor(detail::ExecutorBase* executor, F fn, A... args);
 
