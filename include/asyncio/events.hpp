@@ -107,6 +107,16 @@ struct Inbox {
     }
     for (auto* n : q) n->release();
   }
+  /// Wrap `fn` as a callback that runs on `loop` and post it; false (fn dropped) once closed.
+  template <class F>
+  bool post(EventLoop* loop, F fn) {
+    auto* n = new CallbackImpl<F>(std::move(fn));
+    n->loop_ = loop;
+    n->run_ = &CallbackNode::run;
+    if (post(n)) return true;
+    delete n;
+    return false;
+  }
 };
 
 /// A waiting slot of an IoHandle: `ready(slot)` is called (once; the slot is cleared first) when

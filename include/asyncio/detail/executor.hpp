@@ -146,17 +146,12 @@ void ExecStateBase<R>::complete() noexcept {
 template <class R>
 void ExecStateBase<R>::post() noexcept {
   // The loop may be closed, even destroyed, by now (its task timed out or was cancelled): the
-  // inbox outlives it and refuses the post, and Post's destructor gives the reference back.
-  Post p(this);
-  CallbackNode* n;
+  // inbox outlives it and refuses the post. A refused post (or out of memory) destroys the
+  // Post, which gives the worker's reference back.
   try {
-    n = new CallbackImpl<Post>(std::move(p));
+    inbox_->post(loop_, Post(this));
   } catch (...) {
-    return;  // out of memory: p's destructor gives the worker's reference back
   }
-  n->loop_ = loop_;
-  n->run_ = &CallbackNode::run;
-  if (!inbox_->post(n)) delete n;
 }
 
 }  // namespace asyncio::detail

@@ -458,13 +458,7 @@ TimerHandle EventLoop::call_at(double when, F fn) {
 
 template <class F>
 void EventLoop::call_soon_threadsafe(F fn) {
-  auto* n = new detail::CallbackImpl<F>(std::move(fn));
-  n->loop_ = this;
-  n->run_ = &detail::CallbackNode::run;
-  if (!inbox_->post(n)) {
-    delete n;
-    throw RuntimeError("Event loop is closed");
-  }
+  if (!inbox_->post(this, std::move(fn))) throw RuntimeError("Event loop is closed");
 }
 
 inline void EventLoop::drain_threadsafe() {
