@@ -260,6 +260,95 @@ TEST_CASE("cancelling a gather cancels every child (CPython trace)") {
                          "gather cancelled"});
 }
 
+asyncio::Task<int> child_value(int i) { co_return i; }
+
+TEST_CASE("gather registers on its children when called: awaited late, it does not yield (CPython trace)") {
+  T.lines.clear();
+  asyncio::run([]() -> asyncio::Task<> {
+    auto& loop = asyncio::get_running_loop();
+    auto t = asyncio::create_task(child_value(1));
+    auto g = asyncio::gather(t, child_value(2));
+    for (int i = 0; i < 3; ++i) co_await asyncio::sleep(0);
+    loop.call_soon([] { T("call_soon callback"); });
+    auto [a, b] = co_await std::move(g);
+    T("gathered [{}, {}]", a, b);
+    co_await asyncio::sleep(0);
+  }());
+  CHECK(T.lines == Lines{"gathered [1, 2]", "call_soon callback"});
+  // The range form likewise, and a failure that happened before the await still propagates
+  // (after the tasks gather created are cancelled and awaited).
+  asyncio::run([]() -> asyncio::Task<> {
+    std::vector<asyncio::TaskHandle<int>> v{asyncio::create_task(child_value(3)), asyncio::create_task(boom(0, "early"))};
+    auto g = asyncio::gather(v);
+    auto late = asyncio::gather(std::vector<asyncio::Task<int>>{});
+    co_await asyncio::sleep(0.01);
+    auto none = co_await std::move(late);
+    CHECK(none.empty());
+    CHECK_THROWS_AS(co_await std::move(g), asyncio::ValueError);
+  }());
+}
+
+asyncio::Task<int> announced(std::string name, double d, int v) {
+  T("{} starts", name);
+  co_await asyncio::sleep(d);
+  co_return v;
+}
+
+TEST_CASE("wait_for schedules its work when awaited, gather when called (CPython trace)") {
+  T.lines.clear();
+  asyncio::run(
+      []() -> asyncio::Task<> {
+        auto w = asyncio::wait_for(announced("inner", 0.5, 1), 1);
+        auto g = asyncio::gather(announced("gathered", 0, 2));
+        T("created");
+        co_await asyncio::sleep(2);
+        T("slept");
+        int r = co_await std::move(w);  // the deadline counts from here: no TimeoutError
+        T("wait_for {}", r);
+        auto [x] = co_await std::move(g);
+        T("gather [{}]", x);
+      }(),
+      VT);
+  CHECK(T.lines == Lines{"created", "gathered starts", "slept", "inner starts", "wait_for 1", "gather [2]"});
+}
+
+TEST_CASE("a gather that is never awaited leaves its children, before or after they finish") {
+  int done = 0;
+  asyncio::run(
+      [](int& done) -> asyncio::Task<> {
+        auto a = asyncio::create_task(value(1, 1));
+        auto b = asyncio::create_task(value(0, 2));
+        {
+          auto g = asyncio::gather(a, b);  // registered on a and b, then dropped unawaited
+        }
+        {
+          auto g = asyncio::gather(std::vector<asyncio::TaskHandle<int>>{a, b});
+          co_await asyncio::sleep(0.5);  // b finished: its node to g is queued or counted
+        }  // g is destroyed here: its nodes leave a's done list and the ready queue
+        a.add_done_callback([&done] { ++done; });
+        int ra = co_await a;
+        int rb = co_await b;
+        CHECK(ra + 10 * rb == 21);
+        co_await asyncio::sleep(0);
+        CHECK(asyncio::testing::pending_task_count(asyncio::get_running_loop()) == 1);
+      }(done),
+      VT);
+  CHECK(done == 1);
+}
+
+TEST_CASE("gather of a task whose loop is closed raises RuntimeError when called, as Python's call_soon") {
+  asyncio::TaskHandle<int> kept;
+  {
+    asyncio::EventLoop loop;
+    kept = loop.create_task(child_value(4));
+    CHECK(loop.run_until_complete(kept) == 4);
+    loop.close();
+  }
+  CHECK_THROWS_WITH(asyncio::gather(kept), Catch::Matchers::Contains("Event loop is closed"));
+  std::vector<asyncio::TaskHandle<int>> v{kept};
+  CHECK_THROWS_WITH(asyncio::gather(v), Catch::Matchers::Contains("Event loop is closed"));
+}
+
 TEST_CASE("wait: FIRST_COMPLETED, timeout, ALL_COMPLETED, FIRST_EXCEPTION (CPython trace)") {
   T.lines.clear();
   asyncio::run(

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <ranges>
 #include <string>
@@ -374,6 +375,16 @@ auto to_handle(A&& a) {
   else
     return create_task(await_as_task<await_result_t<D>, D>(std::move(a)));
 }
+/// An argument kept for later (wait_for's inner work): an lvalue is copied if it can be (a
+/// TaskHandle or a Future is shared, never stolen), otherwise moved, as to_handle() does.
+template <class A>
+std::remove_cvref_t<A> take_arg(A&& a) {
+  using D = std::remove_cvref_t<A>;
+  if constexpr (std::is_lvalue_reference_v<A> && std::is_copy_constructible_v<D>)
+    return D(a);
+  else
+    return D(std::move(a));
+}
 template <class A>
 inline constexpr bool owned_v = !is_task_handle<std::remove_cvref_t<A>>::value;
 
@@ -419,15 +430,19 @@ inline Task<void> cancel_owned_and_wait(std::vector<TaskStateBase*> owned) {
   if (cancel_msg) throw CancelledError(*cancel_msg);
 }
 
+/// gather's registration, made when gather() is called: one MultiWait for up to `n` children.
+inline std::unique_ptr<MultiWait> gather_waiter(bool return_exceptions, std::size_t n) {
+  return std::make_unique<MultiWait>(return_exceptions ? MultiWait::Mode::GatherAll : MultiWait::Mode::Gather, n);
+}
+
 /// gather's waiting, shared by the tuple and range forms: until every child is done (or, without
 /// return_exceptions, the first fails); on a failure the children gather created are cancelled
 /// and awaited before the failure propagates; a cancelled gather raises CancelledError.
-inline Task<void> gather_wait(std::vector<TaskStateBase*> children, std::vector<bool> owned,
-                              bool return_exceptions) {
-  MultiWait w(std::move(children), return_exceptions ? MultiWait::Mode::GatherAll : MultiWait::Mode::Gather);
-  co_await w;
-  if (TaskStateBase* bad = w.first_error()) {
-    const auto& kids = w.children();
+inline Task<void> gather_wait(std::unique_ptr<MultiWait> w, std::vector<bool> owned) {
+  MultiWait& wait = *w;  // (GCC 12 would copy the operand of `co_await *w`)
+  co_await wait;
+  if (TaskStateBase* bad = w->first_error()) {
+    const auto& kids = w->children();
     std::vector<TaskStateBase*> mine;
     for (std::size_t i = 0; i < kids.size(); ++i)
       if (owned[i]) mine.push_back(kids[i]);
@@ -437,7 +452,7 @@ inline Task<void> gather_wait(std::vector<TaskStateBase*> children, std::vector<
                                             : bad->error_ptr();
     std::rethrow_exception(e);
   }
-  if (w.cancel_requested()) throw CancelledError();
+  if (w->cancel_requested()) throw CancelledError();
 }
 
 template <bool RE, std::size_t... I, class... H>
@@ -451,22 +466,16 @@ auto gather_collect(const std::array<bool, sizeof...(H)>& owned, std::index_sequ
 template <bool RE, class... H>
 Task<std::conditional_t<RE, std::tuple<Result<gather_value_t<typename H::value_type>>...>,
                         std::tuple<gather_value_t<typename H::value_type>...>>>
-gather_handles(std::array<bool, sizeof...(H)> owned, H... hs) {
-  // (Arguments built first: GCC 12 mishandles braced lists inside a co_await expression.)
-  std::vector<TaskStateBase*> children{hs.state_ptr()...};
+gather_handles(std::unique_ptr<MultiWait> w, std::array<bool, sizeof...(H)> owned, H... hs) {
   std::vector<bool> owned_v(owned.begin(), owned.end());
-  co_await gather_wait(std::move(children), std::move(owned_v), RE);
+  co_await gather_wait(std::move(w), std::move(owned_v));
   co_return gather_collect<RE>(owned, std::index_sequence_for<H...>{}, hs...);
 }
 
 template <bool RE, class T>
 Task<std::vector<std::conditional_t<RE, Result<gather_value_t<T>>, gather_value_t<T>>>> gather_range(
-    std::vector<TaskHandle<T>> hs, std::vector<bool> owned) {
-  std::vector<TaskStateBase*> children;
-  children.reserve(hs.size());
-  advise_huge(children.data(), children.capacity() * sizeof(TaskStateBase*));
-  for (auto& h : hs) children.push_back(h.state_ptr());
-  co_await gather_wait(std::move(children), owned, RE);
+    std::unique_ptr<MultiWait> w, std::vector<TaskHandle<T>> hs, std::vector<bool> owned) {
+  co_await gather_wait(std::move(w), owned);
   std::vector<std::conditional_t<RE, Result<gather_value_t<T>>, gather_value_t<T>>> out;
   out.reserve(hs.size());
   advise_huge(out.data(), out.capacity() * sizeof(out[0]));
@@ -483,13 +492,15 @@ Task<std::vector<std::conditional_t<RE, Result<gather_value_t<T>>, gather_value_
 }
 
 /// Schedules the arguments in argument order (a braced list is evaluated left to right; a
-/// function's argument list is not, and GCC evaluates it right to left).
+/// function's argument list is not, and GCC evaluates it right to left), then registers on them.
 template <bool RE, class... A>
 auto gather_args(A&&... aws) {
   std::tuple<decltype(to_handle(std::forward<A>(aws)))...> hs{to_handle(std::forward<A>(aws))...};
   return std::apply(
       [](auto&... h) {
-        return gather_handles<RE>(std::array<bool, sizeof...(A)>{owned_v<A>...}, std::move(h)...);
+        auto w = gather_waiter(RE, sizeof...(A));
+        (w->add_child(h.state_ptr()), ...);
+        return gather_handles<RE>(std::move(w), std::array<bool, sizeof...(A)>{owned_v<A>...}, std::move(h)...);
       },
       hs);
 }
@@ -504,23 +515,36 @@ auto gather_from_range(R&& r) {
   using E = std::ranges::range_value_t<R>;
   using T = typename E::value_type;
   std::vector<TaskHandle<T>> hs;
-  if constexpr (std::ranges::sized_range<R>) {
-    hs.reserve(std::ranges::size(r));
-    advise_huge(hs.data(), hs.capacity() * sizeof(TaskHandle<T>));
-  }
-  for (auto&& e : r) {
+  std::unique_ptr<MultiWait> w;
+  auto take = [&hs](auto&& e) {
     if constexpr (is_task<E>::value)
       hs.push_back(create_task(std::move(e)));
     else
       hs.push_back(e);
+  };
+  if constexpr (std::ranges::sized_range<R>) {
+    // One pass: each child is scheduled (or referenced) and registered on while in cache.
+    const auto n = static_cast<std::size_t>(std::ranges::size(r));
+    hs.reserve(n);
+    advise_huge(hs.data(), hs.capacity() * sizeof(TaskHandle<T>));
+    w = gather_waiter(RE, n);
+    for (auto&& e : r) {
+      take(e);
+      w->add_child(hs.back().state_ptr());
+    }
+  } else {
+    for (auto&& e : r) take(e);
+    w = gather_waiter(RE, hs.size());
+    for (auto& h : hs) w->add_child(h.state_ptr());
   }
   std::vector<bool> owned(hs.size(), is_task<E>::value);  // a range holds one kind
-  return gather_range<RE, T>(std::move(hs), std::move(owned));
+  return gather_range<RE, T>(std::move(w), std::move(hs), std::move(owned));
 }
 }  // namespace detail
 
 /// Run awaitables concurrently; results in argument order as a tuple (void → None).
-/// Lazy Tasks (and other awaitables) are scheduled as tasks in argument order. On the first
+/// Lazy Tasks (and other awaitables) are scheduled as tasks in argument order, and gather
+/// registers on every child, when it is called (as Python's); the result only waits. On the first
 /// exception, the tasks gather created are cancelled and awaited, then it propagates; tasks
 /// passed as TaskHandles keep running. Cancelling the gather cancels every child.
 template <class... A>
@@ -611,11 +635,13 @@ auto wait(V&& fs, ReturnWhen return_when) {
 namespace detail {
 /// wait_for's coroutine: the inner result, or nullopt on timeout. The TimeoutError is thrown
 /// once, by WaitFor's await_resume in the caller's frame, not thrown here and rethrown there
-/// (each throw costs ~15k instructions of unwinding).
-template <class T>
-Task<std::optional<typename Stored<T>::type>> wait_for_handle(TaskHandle<T> fut, double timeout) {
+/// (each throw costs ~15k instructions of unwinding). The inner work is scheduled when this is
+/// first resumed, i.e. when the wait_for is awaited, as Python's wait_for coroutine does.
+template <class T, class A>
+Task<std::optional<typename Stored<T>::type>> wait_for_handle(A aw, double timeout) {
   using S = typename Stored<T>::type;
   if (std::isnan(timeout)) throw ValueError("wait_for(): timeout is NaN");
+  TaskHandle<T> fut = to_handle(std::move(aw));
   auto* st = fut.state_ptr();
   bool outer_cancelled = false;
   std::string cancel_msg;
@@ -763,14 +789,16 @@ class WaitForLeaf {
 /// Await `aw` (a Task, TaskHandle or any awaitable) for at most `timeout`. On expiry the inner
 /// work is cancelled and awaited, then TimeoutError is thrown. Cancelling the wait_for cancels
 /// the inner work. `std::nullopt` means no timeout. (Python 3.11's implementation: the inner
-/// work runs as its own task.) The result is awaitable and converts to Task<T>.
+/// work runs as its own task, scheduled when the wait_for is awaited.) The result is awaitable
+/// and converts to Task<T>.
 template <class A, detail::DurationLike D>
 auto wait_for(A&& aw, D timeout) {
   using T = detail::arg_result_t<A>;
   if constexpr (detail::LeafAwaitable<std::remove_cvref_t<A>> && !std::is_lvalue_reference_v<A>)
     return detail::WaitForLeaf<std::remove_cvref_t<A>>(std::move(aw), detail::to_seconds(timeout));
   else
-    return detail::WaitFor<T>(detail::wait_for_handle<T>(detail::to_handle(std::forward<A>(aw)), detail::to_seconds(timeout)));
+    return detail::WaitFor<T>(
+        detail::wait_for_handle<T>(detail::take_arg(std::forward<A>(aw)), detail::to_seconds(timeout)));
 }
 template <class A>
 auto wait_for(A&& aw, std::optional<double> timeout) -> Task<detail::arg_result_t<A>> {

@@ -203,3 +203,37 @@ async def gather_resumes_on_the_same_iteration_as_asyncio():
     done, pending = await asyncio.wait(tasks)
     print("wait", len(done), len(pending))
     await t
+
+async def child_value(i):
+    return i
+
+@scenario
+async def gather_registers_when_called():
+    # gather() adds its done callbacks when it is called: awaited after its children finished,
+    # it is already done and does not yield (a call_soon made just before runs after it).
+    loop = asyncio.get_running_loop()
+    t = asyncio.create_task(child_value(1))
+    g = asyncio.gather(t, child_value(2))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    loop.call_soon(lambda: print("call_soon callback"))
+    r = await g
+    print("gathered", r)
+    await asyncio.sleep(0)
+
+async def announced(name, d, v):
+    print(f"{name} starts")
+    await asyncio.sleep(d)
+    return v
+
+@scenario
+async def wait_for_schedules_its_work_when_awaited():
+    # wait_for is a coroutine: nothing is scheduled until it is awaited, and its deadline counts
+    # from then (gather, a function, schedules its children when called).
+    w = asyncio.wait_for(announced("inner", 0.5, 1), 1)
+    g = asyncio.gather(announced("gathered", 0, 2))
+    print("created")
+    await asyncio.sleep(2)
+    print("slept")
+    print("wait_for", await w)
+    print("gather", await g)

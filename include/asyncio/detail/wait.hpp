@@ -5,7 +5,10 @@
 // waiter resuming is the same as in asyncio.
 #pragma once
 
+#include <memory>
+#include <new>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "../events.hpp"
@@ -13,7 +16,7 @@
 
 namespace asyncio::detail {
 
-class MultiWait final : public Waiter {
+class MultiWait final : public Waiter, public Pooled {  // (Pooled: gather allocates one)
  public:
   enum class Mode : std::uint8_t {
     AllCompleted,     // wait(ALL_COMPLETED), cancel_and_wait
@@ -25,13 +28,32 @@ class MultiWait final : public Waiter {
 
   MultiWait(std::vector<TaskStateBase*> children, Mode mode, std::optional<double> timeout = std::nullopt)
       : children_(std::move(children)), remaining_(children_.size()), mode_(mode), timeout_(timeout) {
-    nodes_.reserve(children_.size());  // never reallocated once nodes are linked
-    advise_huge(nodes_.data(), nodes_.capacity() * sizeof(Node));
+    nodes_.reserve(children_.size());
+  }
+  /// gather's form: children are added one at a time with add_child(), which registers on each
+  /// at once, as Python's gather() adds its done callbacks when it is called rather than when it
+  /// is awaited. At most `capacity` children (the nodes never move once linked).
+  MultiWait(Mode mode, std::size_t capacity) : remaining_(0), mode_(mode), registered_(true) {
+    children_.reserve(capacity);
+    nodes_.reserve(capacity);
   }
   MultiWait(const MultiWait&) = delete;
   ~MultiWait() { unregister(); }
 
-  bool await_ready() const noexcept { return children_.empty(); }
+  /// Register on `c` now (gather's form only). RuntimeError if `c` is done and its loop is closed
+  /// (Python's call_soon on a closed loop), or if more children come than the capacity given.
+  void add_child(TaskStateBase* c) {
+    if (!registered_ || nodes_.full() || (c->done() && !c->loop())) [[unlikely]]
+      refuse_child(c);
+    children_.push_back(c);
+    ++remaining_;
+    c->add_completion(&nodes_.add(this));
+  }
+
+  /// Ready at once when there is nothing to wait for, or when the children registered at
+  /// gather() already ended the wait before it was awaited (then it does not yield, as awaiting
+  /// a done future does not).
+  bool await_ready() const noexcept { return children_.empty() || fired_; }
   void await_suspend(std::coroutine_handle<> h) {
     task_ = &require_task("asyncio.wait/gather");
     loop_ = task_->loop();
@@ -41,7 +63,8 @@ class MultiWait final : public Waiter {
       timer_.run_ = &MultiWait::timer_fired;
       loop_->add_timer(&timer_, loop_->time() + *timeout_);
     }
-    for (TaskStateBase* c : children_) c->add_completion(&nodes_.emplace_back(this));
+    if (!registered_)
+      for (TaskStateBase* c : children_) c->add_completion(&nodes_.add(this));
     task_->suspend_on(this, h);
   }
   void await_resume() {
@@ -87,9 +110,40 @@ class MultiWait final : public Waiter {
     MultiWait* owner() const noexcept { return reinterpret_cast<MultiWait*>(static_cast<std::uintptr_t>(word_)); }
     TaskStateBase* child() const noexcept {
       const MultiWait* w = owner();
-      return w->children_[static_cast<std::size_t>(this - w->nodes_.data())];
+      return w->children_[static_cast<std::size_t>(this - w->nodes_.begin())];
     }
   };
+  /// The nodes, allocated once and never moved while linked (a vector's emplace_back would not
+  /// inline on gather's per-child path).
+  class Nodes {
+   public:
+    Nodes() = default;
+    Nodes(const Nodes&) = delete;
+    ~Nodes() {
+      if (p_) std::allocator<Node>().deallocate(p_, cap_);
+    }
+    void reserve(std::size_t cap) {
+      if (cap == 0) return;
+      p_ = std::allocator<Node>().allocate(cap);
+      cap_ = cap;
+      advise_huge(p_, cap * sizeof(Node));
+    }
+    bool full() const noexcept { return n_ == cap_; }
+    Node& add(MultiWait* owner) noexcept { return *::new (static_cast<void*>(p_ + n_++)) Node(owner); }
+    Node* begin() const noexcept { return p_; }
+    Node* end() const noexcept { return p_ + n_; }
+
+   private:
+    Node* p_ = nullptr;
+    std::size_t n_ = 0;
+    std::size_t cap_ = 0;
+  };
+  static_assert(std::is_trivially_destructible_v<Node>);
+
+  [[noreturn, gnu::noinline, gnu::cold]] void refuse_child(TaskStateBase* c) const {
+    if (c->done() && !c->loop()) throw RuntimeError("Event loop is closed");
+    throw RuntimeError("asyncio.gather: more awaitables than the range's size announced");
+  }
   struct Timer : TimerNode {
     MultiWait* owner = nullptr;
   };
@@ -145,7 +199,7 @@ class MultiWait final : public Waiter {
   void fire() {
     fired_ = true;
     if (timer_.in_heap()) loop_->remove_timer(&timer_);
-    task_->wake();
+    if (task_) task_->wake();  // (a gather not awaited yet: await_ready sees fired_)
   }
   void unregister() noexcept {
     for (auto& n : nodes_) n.unlink();
@@ -154,7 +208,7 @@ class MultiWait final : public Waiter {
   }
 
   std::vector<TaskStateBase*> children_;
-  std::vector<Node> nodes_;
+  Nodes nodes_;
   Timer timer_;
   TaskStateBase* task_ = nullptr;
   EventLoop* loop_ = nullptr;
@@ -162,6 +216,7 @@ class MultiWait final : public Waiter {
   std::size_t remaining_;
   Mode mode_;
   std::optional<double> timeout_;
+  bool registered_ = false;  // children registered before the await (gather's form)
   bool suspended_ = false;
   bool fired_ = false;
   bool cancelled_ = false;
