@@ -756,6 +756,59 @@ TEST_CASE("a task's state lives in front of its frame; the frame dies when it fi
   CHECK(Counted::live == 0);
 }
 
+namespace {
+/// Throws on the move that brings `countdown` to 0 (0: never).
+struct MoveBomb {
+  static inline int countdown = 0;
+  std::string v;
+  explicit MoveBomb(std::string x) : v(std::move(x)) {}
+  MoveBomb(MoveBomb&& o) : v(std::move(o.v)) {
+    if (countdown > 0 && --countdown == 0) throw asyncio::RuntimeError("move failed");
+  }
+};
+asyncio::Task<MoveBomb> bomb_result(int moves_until_throw) {
+  co_await asyncio::sleep(0);
+  MoveBomb::countdown = moves_until_throw;
+  co_return MoveBomb(std::string(100, 'x'));  // (move 1: into the promise)
+}
+asyncio::Task<std::string> long_string() {
+  co_await asyncio::sleep(0);
+  co_return std::string(1000, 'y');
+}
+}  // namespace
+
+TEST_CASE("a finished task's value lives where its frame was; a result whose move throws fails the task") {
+  // The state is 96 bytes whatever T is: no room for the value in front of the frame.
+  STATIC_REQUIRE(asyncio::detail::task_prefix_bytes<int> == 96);
+  STATIC_REQUIRE(asyncio::detail::task_prefix_bytes<std::string> == 96);
+  STATIC_REQUIRE(asyncio::detail::task_prefix_bytes<MoveBomb> == 96);
+  asyncio::run([]() -> asyncio::Task<> {
+    auto s = asyncio::create_task(long_string());
+    co_await asyncio::sleep(0);
+    co_await asyncio::sleep(0);
+    REQUIRE(s.done());
+    CHECK(s.result() == std::string(1000, 'y'));
+    // Move 2 takes the value out of the frame, move 3 puts it where the frame was: a throw in
+    // either fails the task with it, the frame is destroyed, nothing leaks (ASan).
+    for (int k : {2, 3}) {
+      auto h = asyncio::create_task(bomb_result(k));
+      std::string what;
+      try {
+        (void)co_await h;
+      } catch (const asyncio::RuntimeError& e) {
+        what = e.what();
+      }
+      CHECK(what == "move failed");
+      CHECK(h.done());
+      CHECK_FALSE(h.cancelled());
+    }
+    MoveBomb::countdown = 0;
+    auto ok = asyncio::create_task(bomb_result(0));
+    MoveBomb r = co_await ok;
+    CHECK(r.v == std::string(100, 'x'));
+  }());
+}
+
 #if !ASYNCIO_SANITIZED
 TEST_CASE("a finished task's block (state + frame) goes back to the pool and the next task reuses it") {
   asyncio::run(

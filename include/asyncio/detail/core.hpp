@@ -298,27 +298,18 @@ inline constexpr std::size_t kTaskPrefixOffset = offsetof(TaskStateBase, prefix_
 inline constexpr std::size_t kTaskGranulesOffset = offsetof(TaskStateBase, frame_granules_);
 #pragma GCC diagnostic pop
 
-/// TaskState<T>'s data (its size is needed where the coroutine frame is allocated): the value
-/// of a finished task, constructed only when it finished (a failed one keeps its exception in
-/// the Extras), so Task<void> adds nothing.
+/// TaskState<T>'s data (its size is needed where the coroutine frame is allocated): just the
+/// base. A finished task's value is not kept here but where its frame was (see
+/// TaskState::collect_result), so every Task<T> has the same 96-byte prefix.
 template <class T>
 class TaskStateLayout : public TaskStateBase {
  public:
   using stored_type = typename Stored<T>::type;
-  TaskStateLayout(EventLoop* loop, std::uint16_t prefix_bytes, Runnable::Fn run) noexcept
-      : TaskStateBase(loop, prefix_bytes, run) {}
-  union {
-    stored_type val_;
-  };
+  static_assert(alignof(stored_type) <= 16, "asyncio::Task<T>: T may not be over-aligned (alignof(T) > 16)");
+  using TaskStateBase::TaskStateBase;
 
  protected:
-  ~TaskStateLayout() {}
-};
-template <>
-class TaskStateLayout<void> : public TaskStateBase {
- public:
-  using stored_type = Unit;
-  using TaskStateBase::TaskStateBase;
+  ~TaskStateLayout() = default;
 };
 
 /// Bytes reserved in front of every Task<T> frame for the state create_task() builds there.

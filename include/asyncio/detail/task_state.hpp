@@ -37,7 +37,7 @@ class TaskState final : public TaskStateLayout<T> {
       static stored_type unit;
       return unit;
     } else {
-      return this->val_;
+      return *value_ptr();
     }
   }
 
@@ -46,8 +46,14 @@ class TaskState final : public TaskStateLayout<T> {
       : Base(loop, static_cast<std::uint16_t>(task_prefix_bytes<T>), &TaskState::run) {}
   ~TaskState() {
     if constexpr (!std::is_void_v<T>) {
-      if (this->state_ == State::Finished) this->val_.~stored_type();
+      if (this->state_ == State::Finished) value_ptr()->~stored_type();
     }
+  }
+  /// A finished task's value lives where its frame was: the frame's memory stays with this
+  /// state until destroy(), and it held the promise's Outcome<T>, so it has room for the value
+  /// (16-aligned, as every frame). This keeps the state at 96 bytes whatever T is.
+  stored_type* value_ptr() noexcept {
+    return std::launder(reinterpret_cast<stored_type*>(reinterpret_cast<char*>(this) + task_prefix_bytes<T>));
   }
 
   /// The task's Runnable function: a step while it is pending; once it is done, release()
@@ -77,12 +83,20 @@ class TaskState final : public TaskStateLayout<T> {
       this->must_cancel_ = false;
       this->set_cancelled_result();
     } else {
-      if constexpr (std::is_void_v<T>) {
-      } else if constexpr (std::is_reference_v<T>) {
-        T ref = p.outcome_.take();
-        ::new (static_cast<void*>(std::addressof(this->val_))) stored_type(std::addressof(ref));
-      } else {
-        ::new (static_cast<void*>(std::addressof(this->val_))) stored_type(p.outcome_.take());
+      if constexpr (!std::is_void_v<T>) {
+        // The value leaves the frame, the frame is destroyed, and the value moves into the
+        // frame's former room. A move that throws fails the task with that exception.
+        try {
+          stored_type v(std::move(p.outcome_.stored()));
+          this->destroy_frame();
+          ::new (static_cast<void*>(value_ptr())) stored_type(std::move(v));
+        } catch (...) {
+          if (this->frame_live_) this->destroy_frame();
+          this->set_exception(std::current_exception(), State::Failed);
+          return;
+        }
+        this->state_ = State::Finished;
+        return;
       }
       this->state_ = State::Finished;
     }
