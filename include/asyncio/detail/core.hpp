@@ -135,7 +135,8 @@ struct CompletionNode : Runnable {
   /// scheduled. Returning true means the completion was fully accounted for on the spot because
   /// running it later could have no visible effect (a gather child that is neither the last nor
   /// a failure only counts itself), so the ready-queue hop is skipped; false schedules the node.
-  bool (*settle_)(CompletionNode*) noexcept = nullptr;
+  /// `finished` is the task whose done list holds the node.
+  bool (*settle_)(CompletionNode*, const TaskStateBase* finished) noexcept = nullptr;
   /// An awaiter's node: the task to wake. A callback node: its own word, either a user
   /// callback's id (what remove_done_callback takes; ids start at 1) or, for an internal node
   /// that sets settle_ (which keeps remove_done_callback off it), its owner.

@@ -304,7 +304,7 @@ inline void TaskStateBase::finish() {
     while (auto* n = static_cast<CompletionNode*>(done_list_.pop_front())) {
       if (n->is_waiter())
         n->waiter()->wake();
-      else if (!n->settle_ || !n->settle_(n))
+      else if (!n->settle_ || !n->settle_(n, this))
         l->push_ready(n);
     }
   }

@@ -157,10 +157,9 @@ class MultiWait final : public Waiter, public Pooled {  // (Pooled: gather alloc
   /// (Python's done callback would only count it) is counted now, without its loop hop. The
   /// one that fires still takes the hop, so the waiter resumes on the same iteration as in
   /// asyncio.
-  static bool settle(CompletionNode* cn) noexcept {
-    auto* n = static_cast<Node*>(cn);
-    MultiWait* w = n->owner();
-    if (w->remaining_ <= 1 || w->would_fire(n->child())) return false;
+  static bool settle(CompletionNode* cn, const TaskStateBase* finished) noexcept {
+    MultiWait* w = static_cast<Node*>(cn)->owner();
+    if (w->remaining_ <= 1 || w->would_fire(finished)) return false;
     --w->remaining_;
     return true;
   }
