@@ -363,20 +363,8 @@ inline constexpr return_exceptions_t return_exceptions{};
 
 namespace detail {
 
-template <class A>
-auto to_handle(A&& a) {
-  using D = std::remove_cvref_t<A>;
-  if constexpr (is_task_handle<D>::value)
-    return D(a);
-  else if constexpr (is_task<D>::value)
-    return create_task(std::move(a));
-  else if constexpr (std::is_lvalue_reference_v<A> && std::is_copy_constructible_v<D>)
-    return create_task(await_as_task<await_result_t<D>, D>(D(a)));  // copy a Future, never steal it
-  else
-    return create_task(await_as_task<await_result_t<D>, D>(std::move(a)));
-}
-/// An argument kept for later (wait_for's inner work): an lvalue is copied if it can be (a
-/// TaskHandle or a Future is shared, never stolen), otherwise moved, as to_handle() does.
+/// An argument kept for later: an lvalue is copied if it can be (a TaskHandle or a Future is
+/// shared, never stolen), otherwise moved (a lazy Task, or a move-only awaitable).
 template <class A>
 std::remove_cvref_t<A> take_arg(A&& a) {
   using D = std::remove_cvref_t<A>;
@@ -384,6 +372,21 @@ std::remove_cvref_t<A> take_arg(A&& a) {
     return D(a);
   else
     return D(std::move(a));
+}
+/// A taken argument as a TaskHandle: a handle as is, a lazy Task or any other awaitable scheduled.
+template <class D>
+auto handle_of(D d) {
+  if constexpr (is_task_handle<D>::value)
+    return d;
+  else if constexpr (is_task<D>::value)
+    return create_task(std::move(d));
+  else
+    return create_task(await_as_task<await_result_t<D>, D>(std::move(d)));
+}
+/// What a gather/wait_for argument turns into, scheduled now.
+template <class A>
+auto to_handle(A&& a) {
+  return handle_of(take_arg(std::forward<A>(a)));
 }
 template <class A>
 inline constexpr bool owned_v = !is_task_handle<std::remove_cvref_t<A>>::value;
@@ -641,7 +644,7 @@ template <class T, class A>
 Task<std::optional<typename Stored<T>::type>> wait_for_handle(A aw, double timeout) {
   using S = typename Stored<T>::type;
   if (std::isnan(timeout)) throw ValueError("wait_for(): timeout is NaN");
-  TaskHandle<T> fut = to_handle(std::move(aw));
+  TaskHandle<T> fut = handle_of(std::move(aw));
   auto* st = fut.state_ptr();
   bool outer_cancelled = false;
   std::string cancel_msg;

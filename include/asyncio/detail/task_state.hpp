@@ -83,24 +83,24 @@ class TaskState final : public TaskStateLayout<T> {
       this->must_cancel_ = false;
       this->set_cancelled_result();
     } else {
-      if constexpr (!std::is_void_v<T>) {
-        // The value leaves the frame, the frame is destroyed, and the value moves into the
-        // frame's former room. A move that throws fails the task with that exception.
-        try {
-          stored_type v(std::move(p.outcome_.stored()));
-          this->destroy_frame();
-          ::new (static_cast<void*>(value_ptr())) stored_type(std::move(v));
-        } catch (...) {
-          if (this->frame_live_) this->destroy_frame();
-          this->set_exception(std::current_exception(), State::Failed);
-          return;
-        }
-        this->state_ = State::Finished;
-        return;
-      }
+      if constexpr (!std::is_void_v<T>) return move_value_out(p);  // (destroys the frame)
       this->state_ = State::Finished;
     }
     this->destroy_frame();
+  }
+  /// The value leaves the frame, the frame is destroyed, and the value moves into the frame's
+  /// former room. A move that throws fails the task with that exception.
+  void move_value_out(TaskPromise<T>& p) {
+    try {
+      stored_type v(std::move(p.outcome_.stored()));
+      this->destroy_frame();
+      ::new (static_cast<void*>(value_ptr())) stored_type(std::move(v));
+    } catch (...) {
+      if (this->frame_live_) this->destroy_frame();
+      this->set_exception(std::current_exception(), State::Failed);
+      return;
+    }
+    this->state_ = State::Finished;
   }
   void destroy() noexcept {
     if (this->frame_live_) this->destroy_frame();
