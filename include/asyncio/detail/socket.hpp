@@ -460,7 +460,12 @@ class StreamState final : public Runnable {
     if (closed_) return;
     closed_ = true;
     closing_ = true;
-    if (io_.writer == &flush_slot_) io_.writer = nullptr;
+    // The background flush holds a reference. Parked on the writable edge, it is queued so that
+    // its run drops that reference; queued already, its run will; running (finalize reached from
+    // flush() itself: the last byte went out on a closing stream, or the send failed), flush()
+    // drops it on return, and queueing it too would release the same reference twice.
+    bool flush_parked = io_.writer == &flush_slot_;
+    if (flush_parked) io_.writer = nullptr;
     io_fire_all(io_);
     if (io_.registered) {
       if (find_loop(loop_id_) == loop_) loop_->io_unregister(&io_);
@@ -469,7 +474,8 @@ class StreamState final : public Runnable {
     if (io_.fd >= 0) ::close(io_.fd);
     io_.fd = -1;
     wbuf_.clear();
-    if (flushing_ && !linked() && find_loop(loop_id_) == loop_) loop_->push_ready(this);  // releases its ref
+    if (flushing_ && flush_parked && !linked() && find_loop(loop_id_) == loop_)
+      loop_->push_ready(this);  // its run releases the flush's reference
     wake_list(drain_waiters_);
     wake_list(closed_waiters_);
   }
