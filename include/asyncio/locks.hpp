@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -85,9 +86,11 @@ struct SemaphoreWaiter final : Waiter, ListNode {
 }  // namespace detail
 
 /// Python's asyncio.Semaphore: at most `value` holders at once. ValueError if value < 0.
+/// The counter is 64-bit (Python's has no limit): release() past 2^63 - 1 is a ValueError,
+/// never an overflow.
 class Semaphore {
  public:
-  explicit Semaphore(int value = 1) : value_(value) {
+  explicit Semaphore(long long value = 1) : value_(value) {
     if (value < 0) throw ValueError("Semaphore initial value must be >= 0");
   }
   Semaphore(const Semaphore&) = delete;
@@ -100,6 +103,7 @@ class Semaphore {
   detail::SemaphoreWaiter acquire() { return detail::SemaphoreWaiter(this); }
   /// Return a permit, waking the first waiter.
   virtual void release() {
+    if (value_ == std::numeric_limits<long long>::max()) throw ValueError("Semaphore value would overflow");
     ++value_;
     wake_up_next();
   }
@@ -124,7 +128,7 @@ class Semaphore {
   }
 
   /// Introspection: the current counter and the number of queued waiters.
-  int value() const noexcept { return value_; }
+  long long value() const noexcept { return value_; }
   std::size_t waiter_count() const noexcept { return waiters_.size(); }
 
  protected:
@@ -137,7 +141,7 @@ class Semaphore {
     ++granted_pending_;
     n->task->wake();
   }
-  int value_;
+  long long value_;
   std::size_t granted_pending_ = 0;  // woken waiters that have not resumed yet
   detail::List waiters_;
 };
@@ -145,14 +149,14 @@ class Semaphore {
 /// Python's asyncio.BoundedSemaphore: release() above the initial value raises ValueError.
 class BoundedSemaphore : public Semaphore {
  public:
-  explicit BoundedSemaphore(int value = 1) : Semaphore(value), bound_(value) {}
+  explicit BoundedSemaphore(long long value = 1) : Semaphore(value), bound_(value) {}
   void release() override {
     if (value_ >= bound_) throw ValueError("BoundedSemaphore released too many times");
     Semaphore::release();
   }
 
  private:
-  int bound_;
+  long long bound_;
 };
 
 namespace detail {

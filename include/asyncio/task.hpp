@@ -64,8 +64,13 @@ struct PromiseBase {
     return g_tracked_frames.load(std::memory_order_relaxed) != 0 ? g_origin_hooks.origin_of(this) : nullptr;
   }
 
-  // The promise is this pointer and the outcome: 16 bytes for Task<void>.
+  // The promise is these two pointers and the outcome: 24 bytes for Task<void>.
   std::coroutine_handle<> continuation_;
+  // While this frame is suspended in `co_await child_task`: the awaiter's handle of that child
+  // (null otherwise). Destruction walks these links down and destroys the chain innermost
+  // first, one frame at a time (destroy_task_frame), so it uses constant stack as resumption
+  // does; destroying each frame from its parent's awaiter would recurse once per level.
+  std::coroutine_handle<>* child_slot_ = nullptr;
 
   // Lazy start. (Nothing records that a frame started: a Task gives its frame up before it is
   // first resumed, so a Task still holding one holds a frame that never ran.)
@@ -135,6 +140,31 @@ struct TaskPromise<void> : PromiseBase {
   void return_void() noexcept { outcome_.set_value(); }
 };
 
+/// The PromiseBase of a Task frame (every TaskPromise<T> starts with it; its place in the frame
+/// is the same for every T: alignof(TaskPromise<T>) <= 16, see TaskStateLayout).
+inline PromiseBase& task_promise_of(std::coroutine_handle<> h) noexcept {
+  return *static_cast<PromiseBase*>(__builtin_coro_promise(h.address(), alignof(PromiseBase), false));
+}
+
+/// Destroys the Task frame `h` and, if it is suspended on a child Task (and that one on its
+/// own, ...), the whole chain below it: innermost first, as recursive destruction would, but in
+/// a loop, so a chain a million awaits deep needs no more stack than one.
+inline void destroy_task_frame(std::coroutine_handle<> h) noexcept {
+  PromiseBase* const top = &task_promise_of(h);
+  PromiseBase* p = top;
+  while (p->child_slot_) p = &task_promise_of(*p->child_slot_);  // down to the innermost
+  while (p != top) {
+    // p's frame is suspended on no child: destroy it (no recursion), after its parent's
+    // awaiter gave the handle up, so the parent's destruction later frees nothing twice.
+    PromiseBase* parent = &task_promise_of(p->continuation_);
+    std::coroutine_handle<> f = std::exchange(*parent->child_slot_, {});
+    parent->child_slot_ = nullptr;
+    f.destroy();
+    p = parent;
+  }
+  h.destroy();
+}
+
 [[noreturn]] inline void throw_empty_task() {
   throw RuntimeError("cannot await an empty asyncio::Task (it was moved from or already awaited)");
 }
@@ -167,27 +197,38 @@ class [[nodiscard]] Task {
   explicit operator bool() const noexcept { return valid(); }
 
   struct Awaiter {
-    handle_type h;
+    std::coroutine_handle<> h;  // the child's frame (a Task<T> frame: see promise())
+    detail::PromiseBase* parent = nullptr;  // the awaiting frame, when it is a Task frame
     bool await_ready() const {
       if (!h) detail::throw_empty_task();
       return false;
     }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> cont) noexcept {
-      h.promise().continuation_ = cont;
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> cont) noexcept {
+      promise().continuation_ = cont;
+      if constexpr (std::is_base_of_v<detail::PromiseBase, P>) {
+        parent = &cont.promise();
+        parent->child_slot_ = &h;  // (see PromiseBase::child_slot_)
+      }
       return detail::transfer(h);
     }
     T await_resume() {
+      if (parent) parent->child_slot_ = nullptr;
       if constexpr (std::is_void_v<T>) {
-        h.promise().outcome_.take();
+        promise().outcome_.take();
       } else {
-        return h.promise().outcome_.take();
+        return promise().outcome_.take();
       }
     }
+    promise_type& promise() const noexcept { return handle_type::from_address(h.address()).promise(); }
     Awaiter(handle_type hh) noexcept : h(hh) {}
-    Awaiter(Awaiter&& o) noexcept : h(std::exchange(o.h, {})) {}
+    Awaiter(Awaiter&& o) noexcept : h(std::exchange(o.h, {})), parent(o.parent) {}
     Awaiter(const Awaiter&) = delete;
     ~Awaiter() {
-      if (h) h.destroy();
+      if (h) {
+        if (parent) parent->child_slot_ = nullptr;
+        detail::destroy_task_frame(h);
+      }
     }
   };
   /// Runs the coroutine inline; the Task is consumed (empty afterwards).

@@ -12,6 +12,7 @@
 // (expired() still reports true). Timeout is an async context manager, entered once.
 #pragma once
 
+#include <cmath>
 #include <optional>
 #include <string>
 #include <utility>
@@ -27,7 +28,9 @@ class Timeout {
  public:
   /// A timeout firing at absolute loop time `when` (std::nullopt: never). Prefer timeout() /
   /// timeout_at().
-  explicit Timeout(std::optional<double> when) noexcept : when_(when) {}
+  explicit Timeout(std::optional<double> when) : when_(when) {
+    if (when && std::isnan(*when)) throw ValueError("Timeout: the deadline is NaN");
+  }
   /// Movable only before it is entered (async_with moves a temporary into its frame).
   Timeout(Timeout&& o) noexcept : when_(o.when_) {}
   Timeout(const Timeout&) = delete;
@@ -73,7 +76,9 @@ class Timeout {
 };
 
 /// Python's asyncio.timeout(delay): a Timeout `delay` from now (chrono duration or seconds);
-/// std::nullopt never fires. RuntimeError if no loop is running.
+/// std::nullopt never fires, nor does +inf. RuntimeError if no loop is running. A NaN delay
+/// (or deadline, in timeout_at and reschedule) is a ValueError, as for sleep and call_at here;
+/// Python accepts it and times out at once.
 template <detail::DurationLike D>
 Timeout timeout(D delay) {
   return Timeout(get_running_loop().time() + detail::to_seconds(delay));
@@ -108,6 +113,7 @@ inline void Timeout::cancel_timer() noexcept {
 }
 
 inline void Timeout::reschedule(std::optional<double> when) {
+  if (when && std::isnan(*when)) throw ValueError("Timeout: the deadline is NaN");
   if (state_ != State::Entered) {
     if (state_ == State::Created) throw RuntimeError("Timeout has not been entered");
     throw RuntimeError(std::string("Cannot change state of ") + state_name(state_) + " Timeout");

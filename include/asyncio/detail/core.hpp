@@ -176,7 +176,8 @@ class TaskStateBase : public Runnable {
   bool cancelled() const noexcept { return state_ == State::Cancelled; }
   /// Request cancellation (Python's Task.cancel): false if already done.
   bool cancel(std::string_view msg = {});
-  /// Number of pending cancellation requests (Python 3.11's Task.cancelling()).
+  /// Number of pending cancellation requests (Python 3.11's Task.cancelling(); it stops counting
+  /// at INT_MAX requests instead of overflowing).
   int cancelling() const noexcept { return extras_ ? extras_->num_cancels : 0; }
   /// Decrement the pending cancellation count and return the new value.
   int uncancel() noexcept {

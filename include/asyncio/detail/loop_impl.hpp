@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 #include "../events.hpp"
 
@@ -207,7 +208,7 @@ inline EventLoop& TaskStateBase::get_loop() const {
 
 inline void TaskStateBase::destroy_frame() noexcept {
   frame_live_ = false;
-  frame().destroy();  // its operator delete keeps the block and records the frame's size
+  destroy_task_frame(frame());  // operator delete keeps the block, records the frame's size
 }
 
 inline TaskStateBase* TaskStateBase::owner_of(const ListNode* link) noexcept {
@@ -232,7 +233,7 @@ inline void TaskStateBase::set_name(std::string name) {
 inline bool TaskStateBase::cancel(std::string_view msg) {
   if (done()) return false;
   Extras& x = extras();
-  ++x.num_cancels;
+  if (x.num_cancels < std::numeric_limits<int>::max()) ++x.num_cancels;  // (saturates: no UB)
   x.cancel_msg = std::string(msg);
   if (waiter_ && waiter_->cancel()) return true;
   must_cancel_ = true;
@@ -760,7 +761,11 @@ inline void EventLoop::run_once() {
     timeout = 0;
   } else if (!timers_.empty()) {
     double when = timers_.top()->when_;
-    if (virtual_ && io_watchers_ == 0 && external_work_ == 0) {
+    if (virtual_ && when == std::numeric_limits<double>::infinity()) {
+      // Virtual time never reaches +inf: wait for I/O or another thread, as a real clock would
+      // (jumping there would make every later timer due at once).
+      timeout = -1;
+    } else if (virtual_ && io_watchers_ == 0 && external_work_ == 0) {
       advance_virtual(when);
       timeout = 0;
     } else {
@@ -826,8 +831,11 @@ inline void EventLoop::run_once() {
   }
   drain_threadsafe();
   if (!timers_.empty()) {  // one clock read per iteration, and none when no timer is armed
-    double end = time() + 1e-9;
-    while (!timers_.empty() && timers_.top()->when_ < end) ready_.push_back(timers_.pop());
+    // Due: at or before now, or within a nanosecond of it (Python's clock resolution). Past
+    // 2^24 s a nanosecond is below a double's precision, so "at or before" must count too.
+    const double now = time(), end = now + 1e-9;
+    while (!timers_.empty() && (timers_.top()->when_ < end || timers_.top()->when_ <= now))
+      ready_.push_back(timers_.pop());
   }
   run_ready_batch();
 }
