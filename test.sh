@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: builds and runs every test with g++ and with clang++ (-O2), then once
-# more with AddressSanitizer + UndefinedBehaviorSanitizer, then the thread-crossing tests under
+# more with AddressSanitizer + UndefinedBehaviorSanitizer (plus the libFuzzer targets in fuzz/, a
+# bounded run each from the seed corpus), then the thread-crossing tests under
 # ThreadSanitizer. Installs missing Debian packages first. Ends with "test: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -14,7 +15,8 @@ run_tree() {  # name, cxx, build type, sanitize, [ctest filter], [build targets]
   local dir=build/$name
   echo "== [$name] configure + build ($cxx, $type${san:+, sanitize=$san})"
   cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE="$type" \
-        -DASYNCIO_SANITIZE="$san" -DASYNCIO_BUILD_TESTS=ON -DASYNCIO_BUILD_EXAMPLES=ON >"$dir.configure.log" 2>&1 \
+        -DASYNCIO_SANITIZE="$san" -DASYNCIO_BUILD_TESTS=ON -DASYNCIO_BUILD_EXAMPLES=ON \
+        -DASYNCIO_BUILD_FUZZERS="$([ "$name" = test-asan ] && echo ON || echo OFF)" >"$dir.configure.log" 2>&1 \
     || { cat "$dir.configure.log"; failed=$((failed+1)); status=1; return; }
   if ! cmake --build "$dir" -j "$JOBS" ${targets:+--target $targets} >"$dir.build.log" 2>&1; then
     grep -E "error|Error" "$dir.build.log" | head -40
