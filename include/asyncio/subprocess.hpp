@@ -9,8 +9,10 @@
 //   int rc = co_await proc.wait();
 //
 // The child is started with posix_spawn; every fd of ours is close-on-exec, so only its
-// stdin/stdout/stderr reach it. Its exit is watched through a pidfd (no SIGCHLD handler), and a
-// Process dropped before its child exited hands the child to a reaper thread: no zombie remains.
+// stdin/stdout/stderr reach it. Its exit is watched through a pidfd (no SIGCHLD handler): the
+// loop reaps it when the pidfd reports the exit, waiters or not; a Process dropped before its child exited hands the
+// child to a reaper thread: no zombie remains. (Without a pidfd — an old kernel, or no fd left
+// for it — wait() polls every 10 ms.)
 // Like Python, SIGPIPE is ignored in this process once a subprocess is created (a write to a
 // closed pipe then raises BrokenPipeError instead of killing us); the child gets default
 // signal dispositions back.
@@ -23,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,14 +61,19 @@ struct SubprocessOptions {
 };
 
 namespace detail {
-struct ProcState {
+/// The child's state, shared by its Process handles and their wait() frames. While the child
+/// runs, its pidfd's reader slot is this object: the loop reaps the child at the exit edge
+/// (Python's child watcher), sets returncode and wakes every wait(), whichever task asked first.
+struct ProcState : IoSlot {
   EventLoop* loop = nullptr;
   std::uint64_t loop_id = 0;
   pid_t pid = -1;
   IoHandle io;  // the pidfd
   std::optional<int> returncode;
-  List waiters;
-  ProcState() = default;
+  List waiters;          // ProcWait nodes of the tasks suspended in wait()
+  int waiting = 0;       // tasks in wait(): one io_wait_begin() while any (virtual time must
+                         // not jump past a child's exit)
+  ProcState() noexcept { ready = &ProcState::exited; }
   ProcState(const ProcState&) = delete;
   ~ProcState() {
     if (io.registered && find_loop(loop_id) == loop) loop->io_unregister(&io);
@@ -82,7 +90,24 @@ struct ProcState {
       }
     }
   }
-  /// Reap if exited; true once the returncode is known.
+  /// Watch the pidfd (after io_register): exited() runs at the exit edge, waiters or not.
+  void watch() noexcept { io.reader = this; }
+  /// A task enters / leaves wait().
+  void count() noexcept {
+    if (waiting++ == 0) loop->io_wait_begin();
+  }
+  void uncount() noexcept {
+    if (--waiting == 0) loop->io_wait_end();
+  }
+  /// count() for a scope (wait() polling without a pidfd).
+  struct Counted {
+    ProcState* st;
+    explicit Counted(ProcState* s) noexcept : st(s) { st->count(); }
+    Counted(const Counted&) = delete;
+    ~Counted() { st->uncount(); }
+  };
+  /// Reap if exited; true once the returncode is known. Reaping closes the pidfd and wakes
+  /// every waiter.
   bool poll() {
     if (returncode) return true;
     int st = 0;
@@ -100,11 +125,59 @@ struct ProcState {
     } else {
       return false;
     }
+    if (io.reader == this) io.reader = nullptr;
     if (io.registered) loop->io_unregister(&io);
-    wake_list(waiters);
+    if (io.fd >= 0) ::close(std::exchange(io.fd, -1));
+    wake_waiters();
     return true;
   }
+  void wake_waiters() noexcept;
+  static void exited(IoSlot* s) noexcept {
+    auto* self = static_cast<ProcState*>(s);
+    if (!self->poll() && self->io.registered) self->watch();  // (not reapable yet: next edge)
+  }
 };
+
+/// A task suspended in Process::wait(). Cancelling it unlinks it alone: the other waiters, and
+/// the watch on the pidfd, stay.
+struct ProcWait final : Waiter, ListNode {
+  ProcState* st;
+  TaskStateBase* task = nullptr;
+  bool cancelled = false;
+  explicit ProcWait(ProcState* s) noexcept : st(s) {}
+  ProcWait(const ProcWait&) = delete;
+  ~ProcWait() { leave(); }
+  bool await_ready() const noexcept { return st->returncode.has_value(); }
+  void await_suspend(std::coroutine_handle<> h) {
+    task = &require_task("Process.wait()");
+    st->waiters.push_back(this);
+    st->count();
+    task->suspend_on(this, h);
+  }
+  void await_resume() {
+    if (!task) return;
+    if (cancelled) task->throw_cancelled();
+    task->check_cancel();
+  }
+  bool cancel() noexcept override {
+    if (!linked()) return false;
+    leave();
+    cancelled = true;
+    task->wake();
+    return true;
+  }
+  void leave() noexcept {
+    if (!linked()) return;
+    unlink();
+    st->uncount();
+  }
+};
+inline void ProcState::wake_waiters() noexcept {
+  while (auto* w = static_cast<ProcWait*>(waiters.pop_front())) {
+    uncount();
+    w->task->wake();
+  }
+}
 }  // namespace detail
 
 /// Python's asyncio.subprocess.Process. Movable; returncode()/pid() are methods (Python's
@@ -116,12 +189,16 @@ class Process {
   std::optional<StreamReader> stderr;
 
   int pid() const { return st_->pid; }
-  /// The exit status once known (-N: killed by signal N), else std::nullopt.
+  /// The exit status once known (-N: killed by signal N), else std::nullopt. Set by the loop
+  /// when the child exits, before any wait() resumes (as Python's child watcher does).
   std::optional<int> returncode() const { return st_->returncode; }
-  /// Wait for the child to exit and return its returncode.
+  /// Wait for the child to exit and return its returncode. Any number of tasks may wait; one
+  /// cancelled (before or after the exit) leaves the others waiting / getting the code.
   Task<int> wait();
   /// Send `input` to stdin (then close it), read stdout and stderr to EOF, wait for the exit.
-  /// Returns {stdout, stderr} ("" for a stream that is not a PIPE).
+  /// Returns {stdout, stderr} ("" for a stream that is not a PIPE). As Python's, it gathers one
+  /// task per stream; cancelled (or timed out) it cancels them and returns once they are done:
+  /// what they had read is lost, and a later communicate() returns the rest.
   Task<std::pair<std::string, std::string>> communicate(std::string input = {});
   /// Signals; ProcessLookupError-free: a child already reaped is left alone (Python 3.11 too).
   void send_signal(int sig) {
@@ -224,6 +301,7 @@ inline Process spawn(const std::string& program, const std::vector<std::string>&
   if (pfd >= 0) {
     st->io.fd = pfd;
     loop.io_register(&st->io);
+    st->watch();
   }
   Process p(st);
   if (parent_end[0].get() >= 0) {
@@ -244,11 +322,6 @@ inline Process spawn(const std::string& program, const std::vector<std::string>&
   return p;
 }
 
-inline Task<std::string> read_all(std::optional<StreamReader> r) {
-  if (!r) co_return std::string();
-  std::string s = co_await r->read();
-  co_return s;
-}
 }  // namespace detail
 
 namespace detail {
@@ -276,40 +349,56 @@ inline Task<Process> create_subprocess_shell(std::string cmd, SubprocessOptions 
 inline Task<int> Process::wait() {
   std::shared_ptr<detail::ProcState> st = st_;
   while (!st->poll()) {
-    if (st->io.fd >= 0 && !st->io.reader) {
-      detail::IoWait w(st->loop, &st->io, false);
-      co_await w;
-    } else if (st->io.fd >= 0) {
-      detail::ListWaitAwaiter w{&st->waiters, false, "Process.wait()"};
+    if (st->io.registered) {
+      detail::ProcWait w(st.get());
       co_await w;
     } else {
-      co_await sleep(0.01);  // no pidfd (old kernel): poll
+      // No pidfd (old kernel, or no fd left for it): poll, counted as waiting on I/O as the
+      // pidfd wait is (virtual time must not jump past the child's real exit).
+      detail::ProcState::Counted c(st.get());
+      co_await sleep(0.01);
     }
   }
   co_return *st->returncode;
 }
 
-inline Task<std::pair<std::string, std::string>> Process::communicate(std::string input) {
-  auto out = create_task(detail::read_all(stdout));
-  auto err = create_task(detail::read_all(stderr));
-  if (stdin) {
-    StreamWriter w = *stdin;
-    if (!input.empty()) {
-      w.write(input);
-      std::exception_ptr e;
-      try {
-        co_await w.drain();
-      } catch (const std::exception&) {
-        e = std::current_exception();  // BrokenPipe / ConnectionReset: the child stopped reading
-      }
-      (void)e;
+namespace detail {
+// communicate()'s children, as Python's _feed_stdin / _read_stream.
+inline Task<void> feed_stdin(std::optional<StreamWriter> w, std::string input) {
+  if (!w) co_return;
+  if (!input.empty()) {
+    w->write(input);
+    try {
+      co_await w->drain();
+    } catch (const BrokenPipeError&) {  // the child stopped reading: ignored, as in Python
+    } catch (const ConnectionResetError&) {
     }
-    w.close();
   }
-  std::string o = co_await out;
-  std::string r = co_await err;
+  w->close();
+}
+// Python's StreamReader.read(-1): blocks of `limit` bytes gathered here until EOF, so a
+// cancelled read loses what it had taken (as in Python) and a later read goes on from there.
+inline Task<std::string> read_stream(std::optional<StreamReader> r) {
+  std::string all;
+  if (!r) co_return all;
+  const auto limit = std::max<long long>(1, static_cast<long long>(r->limit()));
+  for (;;) {
+    std::string block = co_await r->read(limit);
+    if (block.empty()) break;
+    all += block;
+  }
+  co_return all;
+}
+}  // namespace detail
+
+inline Task<std::pair<std::string, std::string>> Process::communicate(std::string input) {
+  Task<void> feed = detail::feed_stdin(stdin, std::move(input));
+  Task<std::string> out = detail::read_stream(stdout);
+  Task<std::string> err = detail::read_stream(stderr);
+  auto all = gather(std::move(feed), std::move(out), std::move(err));
+  auto res = co_await all;
   co_await wait();
-  co_return std::pair<std::string, std::string>{std::move(o), std::move(r)};
+  co_return std::pair<std::string, std::string>{std::move(std::get<1>(res)), std::move(std::get<2>(res))};
 }
 
 }  // namespace asyncio
