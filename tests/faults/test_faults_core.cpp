@@ -242,6 +242,11 @@ struct Storm {
   bool lock_violated = false;
 };
 
+struct Leave {  // (at namespace scope: GCC 12 miscompiles local classes in coroutine bodies)
+  int& n;
+  ~Leave() { --n; }
+};
+
 asyncio::Task<> storm_worker(Storm& s, unsigned seed) {
   std::mt19937 rng(seed);
   for (int i = 0; i < 50; ++i) {
@@ -254,10 +259,7 @@ asyncio::Task<> storm_worker(Storm& s, unsigned seed) {
       case 1: {
         co_await asyncio::async_with(s.lock, [&]() -> asyncio::Task<> {
           if (++s.in_lock != 1) s.lock_violated = true;
-          struct Leave {
-            int& n;
-            ~Leave() { --n; }
-          } leave{s.in_lock};
+          Leave leave{s.in_lock};
           co_await asyncio::sleep(0);
         });
         break;
