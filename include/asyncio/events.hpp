@@ -340,13 +340,14 @@ class EventLoop {
   };
   void update_fd(int fd, FdEntry& e);
   void add_fd_callback(int fd, bool write, detail::CallbackNode* n);
+  bool remove_fd_callback(int fd, bool write);
   void run_ready_batch();
   void drain_threadsafe();
   void advance_virtual(double to) noexcept;
   void dispatch_signals();
   double real_time() const noexcept;
   template <class T>
-  T run_until_complete_impl(const TaskHandle<T>& h);
+  T run_until_complete_impl(const TaskHandle<T>& h, bool move_out);
 
   detail::List ready_;
   detail::Runnable batch_marker_;

@@ -455,7 +455,9 @@ inline Task<void> gather_wait(std::unique_ptr<MultiWait> w, std::vector<bool> ow
                                             : bad->error_ptr();
     std::rethrow_exception(e);
   }
-  if (w->cancel_requested()) throw CancelledError();
+  // Cancelled: the children were cancelled with the task's message, and the CancelledError
+  // carries it (Python raises the cancelled child's error, made with that message).
+  if (w->cancel_requested()) require_task("asyncio.gather()").throw_cancelled();
 }
 
 template <bool RE, std::size_t... I, class... H>
@@ -481,7 +483,8 @@ Task<std::vector<std::conditional_t<RE, Result<gather_value_t<T>>, gather_value_
   co_await gather_wait(std::move(w), owned);
   std::vector<std::conditional_t<RE, Result<gather_value_t<T>>, gather_value_t<T>>> out;
   out.reserve(hs.size());
-  advise_huge(out.data(), out.capacity() * sizeof(out[0]));
+  if constexpr (!std::is_same_v<typename decltype(out)::value_type, bool>)  // (vector<bool>: bits)
+    advise_huge(out.data(), out.capacity() * sizeof(out[0]));
   for (std::size_t i = 0; i < hs.size(); ++i) {
     // Each handle is dropped right after its result is taken, while its task is in cache (a
     // million-task gather would otherwise walk every task once more to release them).
@@ -644,6 +647,28 @@ template <class T, class A>
 Task<std::optional<typename Stored<T>::type>> wait_for_handle(A aw, double timeout) {
   using S = typename Stored<T>::type;
   if (std::isnan(timeout)) throw ValueError("wait_for(): timeout is NaN");
+  if constexpr (requires { { aw.done() } -> std::convertible_to<bool>; } && !requires { aw.state_ptr(); }) {
+    if (timeout <= 0 && aw.done()) {
+      // Python 3.11: a future already done is returned at once, whatever the timeout (a
+      // TaskHandle takes the path below, which does the same).
+      if constexpr (std::is_void_v<T>) {
+        co_await aw;
+        co_return S{};
+      } else if constexpr (std::is_reference_v<T>) {
+        T r = co_await aw;
+        co_return S(std::addressof(r));
+      } else {
+        T r = co_await aw;
+        co_return S(std::move(r));
+      }
+    }
+    if constexpr (requires { aw.cancel(); }) {
+      if (timeout <= 0) {
+        aw.cancel();  // Python: _cancel_and_wait(fut) on the future itself, then TimeoutError
+        co_return std::nullopt;
+      }
+    }
+  }
   TaskHandle<T> fut = handle_of(std::move(aw));
   auto* st = fut.state_ptr();
   bool outer_cancelled = false;
@@ -826,7 +851,7 @@ struct StopNode final : CompletionNode {
 }  // namespace detail
 
 template <class T>
-T EventLoop::run_until_complete_impl(const TaskHandle<T>& h) {
+T EventLoop::run_until_complete_impl(const TaskHandle<T>& h, bool move_out) {
   detail::StopNode node;
   node.loop = this;
   node.run_ = &detail::StopNode::run;
@@ -836,21 +861,23 @@ T EventLoop::run_until_complete_impl(const TaskHandle<T>& h) {
   if constexpr (std::is_void_v<T>) {
     h.result();
   } else {
-    return detail::task_result<T>(h.state_ptr(), true);
+    // A handle the caller holds keeps its result (Python: run_until_complete(task) and a later
+    // task.result() give the same value); only the task made here for a Task gives it up.
+    return detail::task_result<T>(h.state_ptr(), move_out);
   }
 }
 template <class T>
 T EventLoop::run_until_complete(Task<T> x) {
   if (closed_) throw RuntimeError("Event loop is closed");
   if (running_) throw RuntimeError("This event loop is already running");
-  return run_until_complete_impl(create_task(std::move(x)));
+  return run_until_complete_impl(create_task(std::move(x)), true);
 }
 template <class T>
 T EventLoop::run_until_complete(const TaskHandle<T>& x) {
   if (closed_) throw RuntimeError("Event loop is closed");
   if (running_) throw RuntimeError("This event loop is already running");
   if (!x) throw RuntimeError("run_until_complete: empty TaskHandle");
-  return run_until_complete_impl(x);
+  return run_until_complete_impl(x, false);
 }
 
 }  // namespace asyncio

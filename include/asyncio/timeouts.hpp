@@ -105,9 +105,12 @@ inline const char* Timeout::state_name(State s) noexcept {
 
 inline void Timeout::cancel_timer() noexcept {
   if (!timer_.owner) return;
-  EventLoop& loop = task_->get_loop();
+  // A Timeout that outlives its loop has nothing to withdraw: closing the loop emptied its heap
+  // and ready queue. (Destructors never throw: get_loop() would, once the loop is gone.)
+  EventLoop* loop = task_->loop();
+  if (!loop) return;
   if (timer_.in_heap())
-    loop.remove_timer(&timer_);
+    loop->remove_timer(&timer_);
   else
     timer_.unlink();
 }

@@ -239,7 +239,13 @@ class TaskStateBase : public Runnable {
       throw_cancelled();
     }
   }
-  [[noreturn]] void throw_cancelled() const { throw CancelledError(cancel_message()); }
+  /// Throw the CancelledError a cancellation delivers. It consumes any pending request as
+  /// well (Python's __step clears _must_cancel when it throws the error in): a task cancelled
+  /// twice before it resumes sees one CancelledError, not a second one at its next await.
+  [[noreturn]] void throw_cancelled() {
+    must_cancel_ = false;
+    throw CancelledError(cancel_message());
+  }
   std::string cancel_message() const { return extras_ ? extras_->cancel_msg : std::string(); }
   void mark_retrieved() noexcept { retrieved_ = true; }
   /// Destroy the frame of a task still pending when its loop closes.

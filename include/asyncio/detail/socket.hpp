@@ -460,6 +460,7 @@ class StreamState final : public Runnable {
     if (closed_) return;
     closed_ = true;
     closing_ = true;
+    if (!rerr_) eof_ = true;  // Python's connection_lost(None) feeds the reader its EOF
     // The background flush holds a reference. Parked on the writable edge, it is queued so that
     // its run drops that reference; queued already, its run will; running (finalize reached from
     // flush() itself: the last byte went out on a closing stream, or the send failed), flush()
