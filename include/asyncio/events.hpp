@@ -267,6 +267,9 @@ class EventLoop {
   void add_reader(int fd, F fn);
   template <class F>
   void add_writer(int fd, F fn);
+  /// Stop watching; false if nothing was. An fd closed under the loop is no error (as Python's
+  /// selectors, EBADF/ENOENT are ignored): its whole entry is dropped, and a new file that gets
+  /// the same number can be watched afresh.
   bool remove_reader(int fd);
   bool remove_writer(int fd);
 

@@ -13,7 +13,9 @@
 // is one curl multi handle: its connection pool, keep-alive reuse and `limit`/`limit_per_host`.
 // TLS is verified by default (`ca_file` adds a trust anchor, `verify_ssl = false` is aiohttp's
 // ssl=False); HTTP/2 is negotiated over TLS when libcurl has it. Bodies are bytes
-// (std::string); text() does not transcode (it returns the bytes, UTF-8 assumed).
+// (std::string); text() does not transcode (it returns the bytes, UTF-8 assumed). A body is
+// taken about 1 MiB per loop iteration (a compressed one: plus what one 16 KiB block decodes
+// to), so other tasks and timers keep running while a large or highly compressed body arrives.
 //
 // Needs libcurl and nlohmann_json: link the CMake target asyncio::http.
 #pragma once
@@ -86,6 +88,10 @@ class ServerTimeoutError : public ClientConnectionError, public asyncio::Timeout
       : std::runtime_error(what), ClientConnectionError(what), asyncio::TimeoutError(what) {}
 };
 /// An HTTP error status (raise_for_status) and its kin. `status` is the response's status code.
+/// A response that does not parse (a malformed status line, a header line longer than
+/// max_field_size, more than max_headers lines) is one too, with status 400, as aiohttp's
+/// parser errors: message "Bad status line '<why>'", "Got more than 8190 bytes when reading: ...",
+/// "Too many headers received"; url the request's.
 class ClientResponseError : public ClientError {
  public:
   ClientResponseError(int status_, std::string message_, std::string url_)
@@ -105,7 +111,8 @@ class ContentTypeError : public ClientResponseError {
       : std::runtime_error(std::to_string(status_) + ", message='" + message_ + "', url='" + url_ + "'"),
         ClientResponseError(status_, std::move(message_), std::move(url_)) {}
 };
-/// More redirects than `max_redirects` (aiohttp.TooManyRedirects).
+/// The number of redirects reached `max_redirects` (aiohttp.TooManyRedirects): status 0, message
+/// "", url the request's (as aiohttp's request_info.real_url).
 class TooManyRedirects : public ClientResponseError {
  public:
   TooManyRedirects(int status_, std::string message_, std::string url_)
@@ -120,7 +127,8 @@ class InvalidURL : public ClientError, public asyncio::ValueError {
       : std::runtime_error(url_), ClientError(url_), asyncio::ValueError(url_), url(url_) {}
   std::string url;
 };
-/// The body broke off, or was larger than the session's `max_body_size` (aiohttp.ClientPayloadError).
+/// The body broke off, was larger than the session's `max_body_size`, or decoded to more than its
+/// `max_decompress_size` (aiohttp.ClientPayloadError).
 class ClientPayloadError : public ClientError {
  public:
   explicit ClientPayloadError(const std::string& what) : std::runtime_error(what), ClientError(what) {}
@@ -222,9 +230,13 @@ struct RequestOptions {
   std::optional<nlohmann::json> json = std::nullopt;
   /// Replaces the session's timeouts for this request.
   std::optional<ClientTimeout> timeout = std::nullopt;
+  /// Follow 301, 302, 303, 307 and 308 with a Location (aiohttp's five; any other 3xx is returned
+  /// as it is). 303 (and 301/302 after a POST) continue as a GET without the body; Authorization
+  /// and Cookie are dropped when the origin changes; the total timeout covers every hop.
   bool allow_redirects = true;
   /// Overrides the session's raise_for_status.
   std::optional<bool> raise_for_status = std::nullopt;
+  /// TooManyRedirects when the number of redirects reaches it (so 10 allows 9; 0: no limit), as aiohttp.
   int max_redirects = 10;
   /// Overrides the session's verify_ssl (false is aiohttp's ssl=False).
   std::optional<bool> verify_ssl = std::nullopt;
@@ -248,6 +260,16 @@ struct SessionOptions {
   /// read()/text()/json() refuse a body larger than this with ClientPayloadError (streaming
   /// through content() is not limited: it never holds the whole body).
   std::size_t max_body_size = std::size_t(1) << 30;
+  /// A compressed body (Content-Encoding, decoded by curl) may decode to at most this many bytes
+  /// per 64 KiB received, read() and streaming alike; past it ClientPayloadError("Decompressed
+  /// data exceeds the configured limit of N bytes"). aiohttp's DEFAULT_MAX_DECOMPRESS_SIZE (32
+  /// MiB per read), i.e. gzip bombs fail fast. 0 = no limit.
+  std::size_t max_decompress_size = std::size_t(32) << 20;
+  /// aiohttp's parser limits: the status line, each header line, the number of header lines
+  /// (ClientResponseError 400 past them).
+  std::size_t max_line_size = 8190;
+  std::size_t max_field_size = 8190;
+  std::size_t max_headers = 128;
   /// Prefer HTTP/2 over TLS when the server offers it (ALPN); plain http stays HTTP/1.1.
   bool http2 = true;
 };
@@ -333,6 +355,7 @@ class ClientResponse {
   }
   /// The whole body (cached: a second call returns it again). ClientPayloadError if it is larger
   /// than the session's max_body_size or broke off; timeouts as ClientTimeout describes.
+  /// Returns a copy of the cached body (text() likewise; json() parses the cache in place).
   Task<std::string> read();
   /// The body as text (the bytes as they are; no transcoding).
   Task<std::string> text();
@@ -378,6 +401,8 @@ class ClientResponse {
   ClientResponse(std::unique_ptr<detail::http::Transfer> t, std::string method_);
 
  private:
+  /// The whole body, read once into the cache.
+  Task<const std::string&> body();
   std::unique_ptr<detail::http::Transfer> t_;
   StreamContent content_;
   std::optional<std::string> body_;

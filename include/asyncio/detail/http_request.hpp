@@ -49,6 +49,13 @@ inline void check_header(const std::string& name, const std::string& value) {
     if (c == '\r' || c == '\n' || c == '\0') throw ValueError("Invalid header value " + repr(value) + " (contains CR, LF or NUL)");
 }
 
+inline bool is_ws(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+inline std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
 inline double seconds_of(const std::optional<std::chrono::duration<double>>& d) {
   if (!d) return 0;
   double s = d->count();
@@ -68,9 +75,19 @@ struct CurlUrl {
   }
 };
 
-/// A configured easy handle for `method url`; throws InvalidURL / ValueError before anything is sent.
+/// The session's headers, then the request's replacing those of the same name.
+inline asyncio::http::Headers merge_headers(const SessionOptions& so, const RequestOptions& ro) {
+  asyncio::http::Headers merged = so.headers;
+  for (auto& [k, v] : ro.headers) merged.erase(k);
+  for (auto& [k, v] : ro.headers) merged.add(k, v);
+  return merged;
+}
+
+/// A configured easy handle for `method url` with the `merged` headers (merge_headers); throws
+/// InvalidURL / ValueError before anything is sent.
 inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const SessionOptions& so,
-                                         const std::string& method, const std::string& url, const RequestOptions& ro) {
+                                         const std::string& method, const std::string& url, const RequestOptions& ro,
+                                         asyncio::http::Headers merged) {
   namespace h = asyncio::http;
   if (method.empty() || !std::all_of(method.begin(), method.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
     throw ValueError("Invalid method " + repr(method));
@@ -102,10 +119,7 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
   const std::string& port = parsed->port;
   const std::string& full = parsed->full;
 
-  // ---- headers (session's, then the request's replacing those of the same name)
-  h::Headers merged = so.headers;
-  for (auto& [k, v] : ro.headers) merged.erase(k);
-  for (auto& [k, v] : ro.headers) merged.add(k, v);
+  // ---- headers
   for (auto& [k, v] : merged) check_header(k, v);
   if (ro.data && ro.json) throw ValueError("data and json parameters can not be used at the same time");
 
@@ -133,7 +147,8 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
     static const std::string ua = std::string("asyncio-cpp-http/0.1 libcurl/") + curl_version_info(CURLVERSION_NOW)->version;
     curl_easy_setopt(e, CURLOPT_USERAGENT, ua.c_str());
   }
-  if (!merged.contains("Accept-Encoding")) curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // all curl decodes
+  t->auto_decompress_ = !merged.contains("Accept-Encoding");
+  if (t->auto_decompress_) curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // all curl decodes
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 
@@ -151,10 +166,9 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
     }
   }
 
-  // ---- redirects
+  // ---- redirects: do_request follows them (curl would follow any 3xx with a Location)
   t->follow_ = ro.allow_redirects;
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, ro.allow_redirects ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(ro.max_redirects));
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 
   // ---- timeouts
   const ClientTimeout& to = ro.timeout ? *ro.timeout : so.timeout;
@@ -173,22 +187,84 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, so.http2 ? static_cast<long>(CURL_HTTP_VERSION_2TLS)
                                                      : static_cast<long>(CURL_HTTP_VERSION_1_1));
   if (so.http2 && scheme == "https") curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 65536L);
+  // curl's default receive buffer (16 KiB): curl decodes a compressed body one received block
+  // at a time, and a paused transfer still decodes the rest of its block (up to ~16 MiB of a
+  // gzip bomb's output per 16 KiB): the block size bounds the work between two yields.
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, static_cast<long>(Transfer::kRecvBlock));
 
   t->host_ = host + ":" + port;
   t->tls_ = scheme == "https";
   t->verify_ = verify;
   t->cap_ = so.max_body_size;
+  t->max_decompress_ = so.max_decompress_size;
+  t->max_line_ = so.max_line_size;
+  t->max_field_ = so.max_field_size;
+  t->max_headers_ = so.max_headers;
+  t->request_url_ = full;
   return t;
+}
+
+/// aiohttp's origin: scheme, host and port (default port filled in); "" if it does not parse.
+inline std::string origin_of(const std::string& url) {
+  CurlUrl cu;
+  if (!cu.u || curl_url_set(cu.u, CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return {};
+  return lower(cu.get(CURLUPART_SCHEME).value_or("")) + "://" + lower(cu.get(CURLUPART_HOST).value_or("")) + ":" +
+         cu.get(CURLUPART_PORT, CURLU_DEFAULT_PORT).value_or("");
+}
+
+/// The next hop of a redirect (aiohttp's ClientSession._request): `status` answered `method
+/// from`; `to` is its Location resolved against `from`. Updates the method, body, headers,
+/// params and what is left of the total timeout (`elapsed` seconds are spent).
+inline void next_hop(const SessionOptions& so, RequestOptions& ro, asyncio::http::Headers& headers, std::string& method,
+                     int status, const std::string& from, const std::string& to, double elapsed) {
+  std::string scheme = lower(to.substr(0, to.find(':')));
+  if (scheme != "http" && scheme != "https") throw ValueError("Can redirect only to http or https");
+  // For 301 and 302, mimic IE (POST becomes GET); 303 makes anything but HEAD a GET.
+  if ((status == 303 && method != "HEAD") || ((status == 301 || status == 302) && method == "POST")) {
+    method = "GET";
+    ro.data.reset();
+    ro.json.reset();
+    headers.erase("Content-Length");
+  }
+  if (origin_of(from) != origin_of(to)) {
+    headers.erase("Authorization");
+    headers.erase("Cookie");
+    headers.erase("Proxy-Authorization");
+  }
+  ro.params.clear();
+  ClientTimeout to_ = ro.timeout ? *ro.timeout : so.timeout;  // the total covers every hop
+  if (to_.total && to_.total->count() > 0) {
+    double left = to_.total->count() - elapsed;
+    if (left <= 0) throw TimeoutError();
+    to_.total = std::chrono::duration<double>(left);
+  }
+  ro.timeout = to_;
 }
 
 inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr<SessionOptions> so, std::string method,
                                        std::string url, RequestOptions ro) {
   if (!m || m->closed()) throw RuntimeError("Session is closed");
-  std::unique_ptr<Transfer> t = prepare(m, *so, method, url, ro);
-  m->bind(get_running_loop());
-  m->add(t.get());
-  co_await TransferWait(t.get(), Want::Headers);
+  asyncio::http::Headers headers = merge_headers(*so, ro);
+  std::unique_ptr<Transfer> t = prepare(m, *so, method, url, ro, headers);
+  EventLoop& loop = get_running_loop();
+  m->bind(loop);
+  const std::string first_url = t->request_url_;  // aiohttp's history[0].request_info.real_url
+  const double started = loop.time();
+  int redirects = 0;
+  for (;;) {
+    m->add(t.get());
+    co_await TransferWait(t.get(), Want::Headers);
+    if (!t->redirect_ready()) break;
+    // aiohttp: raised when the number of redirect responses reaches max_redirects (0: no limit).
+    ++redirects;
+    if (ro.max_redirects > 0 && redirects >= ro.max_redirects)
+      throw asyncio::http::TooManyRedirects(0, "", first_url);
+    std::string to = t->redirect_url();  // the Location, resolved by curl
+    if (to.empty()) throw asyncio::http::InvalidURL(t->headers().get("Location", ""));
+    next_hop(*so, ro, headers, method, t->status(), t->request_url_, to, loop.time() - started);
+    t.reset();  // gives its easy handle back for the next hop
+    t = prepare(m, *so, method, to, ro, headers);
+  }
   if (!t->headers_done()) {
     if (t->error()) std::rethrow_exception(t->error());
     throw asyncio::http::ServerDisconnectedError("Server disconnected before sending a response");
@@ -196,11 +272,6 @@ inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr
   ClientResponse resp(std::move(t), std::move(method));
   if (ro.raise_for_status.value_or(so->raise_for_status)) resp.raise_for_status();
   co_return resp;
-}
-
-inline std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
 }
 
 }  // namespace asyncio::detail::http
@@ -231,6 +302,11 @@ inline ClientResponse::ClientResponse(std::unique_ptr<detail::http::Transfer> t,
 }
 
 inline Task<std::string> ClientResponse::read() {
+  const std::string& b = co_await body();
+  co_return b;  // the one copy (the response keeps the body for the next call)
+}
+
+inline Task<const std::string&> ClientResponse::body() {
   if (body_) co_return *body_;
   if (!t_) throw ClientConnectionError("Connection closed");
   if (auto cl = headers.get("Content-Length")) {
@@ -251,12 +327,12 @@ inline Task<std::string> ClientResponse::read() {
 }
 
 inline Task<std::string> ClientResponse::text() {
-  std::string b = co_await read();
+  const std::string& b = co_await body();
   co_return b;
 }
 
 inline Task<nlohmann::json> ClientResponse::json(std::optional<std::string> expected) {
-  std::string b = co_await read();
+  const std::string& b = co_await body();
   if (expected) {
     std::string ctype = detail::http::lower(headers.get("Content-Type", ""));
     bool ok;
@@ -268,9 +344,12 @@ inline Task<nlohmann::json> ClientResponse::json(std::optional<std::string> expe
     }
     if (!ok) throw ContentTypeError(status, "Attempt to decode JSON with unexpected mimetype: " + ctype, url);
   }
-  std::string stripped = detail::http::trim(b);
-  if (stripped.empty()) co_return nlohmann::json(nullptr);
-  nlohmann::json j = nlohmann::json::parse(stripped, nullptr, false);
+  std::size_t first = 0, last = b.size();  // parsed in place, without a copy of the body
+  while (first < last && detail::http::is_ws(b[first])) ++first;
+  while (last > first && detail::http::is_ws(b[last - 1])) --last;
+  if (first == last) co_return nlohmann::json(nullptr);
+  nlohmann::json j = nlohmann::json::parse(b.begin() + static_cast<std::ptrdiff_t>(first),
+                                           b.begin() + static_cast<std::ptrdiff_t>(last), nullptr, false);
   if (j.is_discarded()) throw ValueError("JSONDecodeError: the response body is not valid JSON");
   co_return j;
 }

@@ -8,7 +8,13 @@
 // for the headers, for body bytes, or for the end; the waiter follows the leaf pattern of
 // detail::Sleep (register, suspend_on, wake on completion, unregister on cancel or destruction).
 // Body bytes go into a small buffer; when it is full the write callback pauses the transfer
-// (CURL_WRITEFUNC_PAUSE) and the reader un-pauses it, so streaming keeps memory flat.
+// (CURL_WRITEFUNC_PAUSE) and the reader un-pauses it, so streaming keeps memory flat. The write
+// callback also pauses after every kYieldEvery bytes and un-pauses on the next loop iteration:
+// curl reads (and decodes) for as long as its socket is readable, so without this one iteration
+// could take a whole fast, highly compressed body. (A paused curl still decodes the rest of the
+// block it had read, into its own pause buffer: work between two yields is at most kYieldEvery
+// plus the decoded output of one kRecvBlock, itself at most ~16 MiB.)
+// Redirects are followed by do_request (curl's FOLLOWLOCATION is off): a transfer is one hop.
 // This header is included by http.hpp after the exception and option types.
 #pragma once
 
@@ -244,30 +250,56 @@ class Multi {
       m->watch(s, what);
       return 0;
     } catch (...) {
-      return -1;
+      return -1;  // curl fails the transfers on this socket
+    }
+  }
+  // curl may report CURL_POLL_REMOVE for a socket it already closed (a connect that timed out or
+  // was cancelled): the number may be free or name a new socket by now. Removal therefore never
+  // fails (the loop ignores EBADF/ENOENT, and any other error here too) and always forgets the
+  // entry, so the next socket with that number is watched afresh.
+  void unwatch(curl_socket_t s, int old) noexcept {
+    if (!loop_alive()) return;
+    if (old & CURL_POLL_IN) {
+      try {
+        loop_->remove_reader(s);
+      } catch (...) {
+      }
+    }
+    if (old & CURL_POLL_OUT) {
+      try {
+        loop_->remove_writer(s);
+      } catch (...) {
+      }
     }
   }
   void watch(curl_socket_t s, int what) {
-    bool alive = loop_alive();
     auto it = socks_.find(s);
     int old = it == socks_.end() ? 0 : it->second;
     if (what == CURL_POLL_REMOVE) {
-      if (alive) {
-        if (old & CURL_POLL_IN) loop_->remove_reader(s);
-        if (old & CURL_POLL_OUT) loop_->remove_writer(s);
-      }
       if (it != socks_.end()) socks_.erase(it);
+      unwatch(s, old);
       return;
     }
-    if (!alive) return;
+    if (!loop_alive()) return;
     int want = what & CURL_POLL_INOUT;
+    try {
+      rewatch(s, old, want);
+    } catch (...) {
+      // The loop refused (e.g. a registration left from a socket closed behind our back): start
+      // afresh once; if that fails too, curl fails the transfer (on_socket returns -1).
+      if (it != socks_.end()) socks_.erase(it);
+      unwatch(s, CURL_POLL_INOUT);
+      rewatch(s, 0, want);
+    }
+    socks_[s] = want;
+  }
+  void rewatch(curl_socket_t s, int old, int want) {
     if ((want & CURL_POLL_IN) && !(old & CURL_POLL_IN))
       loop_->add_reader(s, [this, s] { action(s, CURL_CSELECT_IN); });
     if (!(want & CURL_POLL_IN) && (old & CURL_POLL_IN)) loop_->remove_reader(s);
     if ((want & CURL_POLL_OUT) && !(old & CURL_POLL_OUT))
       loop_->add_writer(s, [this, s] { action(s, CURL_CSELECT_OUT); });
     if (!(want & CURL_POLL_OUT) && (old & CURL_POLL_OUT)) loop_->remove_writer(s);
-    socks_[s] = want;
   }
   static int on_timer(CURLM*, long ms, void* userp) {
     auto* m = static_cast<Multi*>(userp);
@@ -323,6 +355,7 @@ class Transfer : public ListNode {
   Transfer& operator=(const Transfer&) = delete;
   ~Transfer() {
     read_timer_.cancel();
+    yield_handle_.cancel();
     if (multi_) multi_->remove(this);
     if (auto home = home_.lock())
       home->give_back(easy_);
@@ -393,6 +426,7 @@ class Transfer : public ListNode {
   /// Abort: take the transfer out of curl (its connection is closed, not reused), fail with `e`.
   void abort(std::exception_ptr e) noexcept {
     read_timer_.cancel();
+    yield_handle_.cancel();
     if (multi_) multi_->remove(this);
     if (!done_) {
       done_ = true;
@@ -407,7 +441,11 @@ class Transfer : public ListNode {
   bool in_multi_ = false;
   std::string body_;  // request body (CURLOPT_POSTFIELDS points into it)
   bool follow_ = true;
+  std::string request_url_;  // the URL this hop requests (error messages: aiohttp's request_info.real_url)
   std::size_t cap_ = std::numeric_limits<std::size_t>::max();
+  bool auto_decompress_ = false;  // curl decodes Content-Encoding (we set CURLOPT_ACCEPT_ENCODING)
+  std::size_t max_decompress_ = 0;  // 0 = no limit
+  std::size_t max_line_ = 8190, max_field_ = 8190, max_headers_ = 128;
   double sock_read_ = 0;  // seconds, 0 = none
   double total_ = 0;      // seconds, 0 = none
   double started_at_ = 0;
@@ -420,13 +458,39 @@ class Transfer : public ListNode {
   void start_read_timer();
   /// CURLMSG_DONE: record the outcome and wake the waiter.
   void on_done(CURLcode rc) noexcept;
+  /// A redirect do_request follows: this hop is done, its body discarded (see header_line).
+  bool redirect_ready() const noexcept { return done_ && redirect_ && !error_; }
+  const std::string& redirect_url() const noexcept { return redirect_url_; }
+
+  /// Bytes of body the write callback takes before it yields to the loop for an iteration.
+  static constexpr std::size_t kYieldEvery = std::size_t(1) << 20;
+  /// curl's receive buffer (CURLOPT_BUFFERSIZE).
+  static constexpr long kRecvBlock = 16 * 1024;
+  /// Of a redirect's body (discarded), at most this much is read before the hop ends.
+  static constexpr std::size_t kRedirectBodyMax = 64 * 1024;
+  /// The window of compressed input over which max_decompress_size applies (aiohttp's is one
+  /// read of up to 64 KiB).
+  static constexpr curl_off_t kDecompressWindow = 64 * 1024;
 
  private:
   void resume() {
-    if (paused_ && (accumulate_ || available() < hwm_) && in_multi_) {
-      paused_ = false;
-      curl_easy_pause(easy_, CURLPAUSE_CONT);  // may call on_write at once, which may pause again
-    }
+    if (!paused_ || !in_multi_ || yield_pending_ || (!accumulate_ && available() >= hwm_)) return;
+    paused_ = false;
+    // curl hands over what it kept while paused, at once: take all of it (pausing again would
+    // make curl copy the rest into a new buffer, once per pause).
+    in_resume_ = true;
+    CURLcode rc = curl_easy_pause(easy_, CURLPAUSE_CONT);
+    in_resume_ = false;
+    if (rc != CURLE_OK) on_done(rc);  // the write callback refused (max_body_size, max_decompress_size)
+  }
+  /// Let the loop run an iteration, then go on (see kYieldEvery).
+  void yield_to_loop() {
+    yield_handle_ = loop_->call_soon([this] {
+      yield_pending_ = false;
+      since_yield_ = 0;
+      resume();
+    });
+    yield_pending_ = true;
   }
   void notify() noexcept {
     if (waiter_ && satisfied(waiter_->want())) {
@@ -438,15 +502,46 @@ class Transfer : public ListNode {
   static std::size_t on_write(char* p, std::size_t sz, std::size_t n, void* ud) {
     auto* t = static_cast<Transfer*>(ud);
     std::size_t len = sz * n;
-    if (!t->headers_done_) return len;  // body of an intermediate (redirect) response
-    if (t->accumulate_) {
-      if (t->received_ + len > t->cap_) {
-        t->too_large_ = true;
-        return 0;  // CURLE_WRITE_ERROR: curl stops here
+    if (!t->headers_done_) {  // the body of a redirect do_request follows: discarded
+      t->redirect_body_ += len;
+      return t->redirect_body_ > kRedirectBodyMax ? 0 : len;  // enough: end the hop (the connection closes)
+    }
+    if (!t->in_resume_) {
+      if (!t->accumulate_ && t->available() >= t->hwm_) {
+        t->paused_ = true;
+        return CURL_WRITEFUNC_PAUSE;  // curl keeps these bytes and hands them over on resume
       }
-    } else if (t->available() >= t->hwm_) {
-      t->paused_ = true;
-      return CURL_WRITEFUNC_PAUSE;  // curl keeps these bytes and hands them over on resume
+      if (t->since_yield_ >= kYieldEvery && t->loop_) {
+        bool yielding = t->yield_pending_;
+        if (!yielding) {
+          try {
+            t->yield_to_loop();
+            yielding = true;
+          } catch (...) {  // no callback could be scheduled: go on without yielding
+          }
+        }
+        if (yielding) {
+          t->paused_ = true;
+          return CURL_WRITEFUNC_PAUSE;
+        }
+      }
+    }
+    if (t->accumulate_ && t->received_ + len > t->cap_) {
+      t->too_large_ = true;
+      return 0;  // CURLE_WRITE_ERROR: curl stops here
+    }
+    if (t->decoding_ && t->max_decompress_ > 0) {
+      curl_off_t raw = 0;  // compressed bytes received so far
+      curl_easy_getinfo(t->easy_, CURLINFO_SIZE_DOWNLOAD_T, &raw);
+      if (raw - t->window_raw_ >= kDecompressWindow) {
+        t->window_raw_ = raw;
+        t->window_out_ = 0;
+      }
+      t->window_out_ += len;
+      if (t->window_out_ > t->max_decompress_) {
+        t->too_inflated_ = true;
+        return 0;
+      }
     }
     if (t->off_ > 0 && t->off_ == t->buf_.size()) {
       t->buf_.clear();
@@ -454,6 +549,7 @@ class Transfer : public ListNode {
     }
     t->buf_.append(p, len);
     t->received_ += len;
+    t->since_yield_ += len;
     t->data_seen_ = true;
     t->notify();
     return len;
@@ -463,13 +559,13 @@ class Transfer : public ListNode {
     std::size_t len = sz * n;
     t->data_seen_ = true;
     try {
-      t->header_line(std::string_view(p, len));
+      if (!t->header_line(std::string_view(p, len))) return 0;  // CURLE_WRITE_ERROR, bad_header_ says why
     } catch (...) {
       return 0;
     }
     return len;
   }
-  void header_line(std::string_view line);
+  bool header_line(std::string_view line);
   void finish_headers();
 
   CURL* easy_ = nullptr;
@@ -494,6 +590,23 @@ class Transfer : public ListNode {
   bool too_large_ = false;
   bool data_seen_ = false;  // something arrived since the sock_read timer last looked
   TimerHandle read_timer_;
+  // yielding to the loop (kYieldEvery)
+  std::size_t since_yield_ = 0;
+  bool yield_pending_ = false;
+  bool in_resume_ = false;
+  Handle yield_handle_;
+  // decoding (max_decompress_size)
+  bool decoding_ = false;
+  bool too_inflated_ = false;
+  curl_off_t window_raw_ = 0;
+  std::size_t window_out_ = 0;
+  // header limits (aiohttp's max_line_size, max_field_size, max_headers): why a header was refused
+  std::size_t header_lines_ = 0;
+  std::string bad_header_;
+  // redirects
+  bool redirect_ = false;
+  std::size_t redirect_body_ = 0;
+  std::string redirect_url_;
 };
 
 // ---------------------------------------------------------------------------- bodies
@@ -552,12 +665,7 @@ inline void Multi::shutdown() noexcept {
   m_ = nullptr;
   for (CURL* e : idle_easy_) curl_easy_cleanup(e);
   idle_easy_.clear();
-  if (loop_alive()) {
-    for (auto& [s, w] : socks_) {
-      if (w & CURL_POLL_IN) loop_->remove_reader(s);
-      if (w & CURL_POLL_OUT) loop_->remove_writer(s);
-    }
-  }
+  for (auto& [s, w] : socks_) unwatch(s, w);
   socks_.clear();
   timer_.cancel();
   timer_ = TimerHandle();
@@ -589,9 +697,43 @@ inline void Transfer::start_read_timer() {
   });
 }
 
-inline void Transfer::header_line(std::string_view line) {
-  if (headers_done_) return;  // trailers
-  if (line.size() >= 5 && line.substr(0, 5) == "HTTP/") {
+/// Python's repr() of the first 100 bytes of a line, as aiohttp's LineTooLong shows it: b'...'.
+inline std::string bytes_repr_head(std::string_view s) {
+  std::string out = "b'";
+  for (unsigned char c : s.substr(0, 100)) {
+    if (c == '\\' || c == '\'') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out + "...'";
+}
+
+inline bool Transfer::header_line(std::string_view line) {
+  if (headers_done_) return true;  // trailers
+  bool status_line = line.size() >= 5 && line.substr(0, 5) == "HTTP/";
+  // aiohttp's parser limits: a status line of max_line_size, header lines of max_field_size, at
+  // most max_headers lines in all (ClientResponseError 400, as its LineTooLong/BadHttpMessage).
+  std::string_view content = line;
+  while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) content.remove_suffix(1);
+  std::size_t limit = status_line ? max_line_ : max_field_;
+  if (content.size() > limit) {
+    bad_header_ = "Got more than " + std::to_string(limit) + " bytes when reading: " + bytes_repr_head(content) + ".";
+    return false;
+  }
+  header_lines_ = status_line ? 1 : header_lines_ + 1;
+  if (header_lines_ > max_headers_) {
+    bad_header_ = "Too many headers received";
+    return false;
+  }
+  if (status_line) {
     headers_ = Headers();
     std::string l = trim(line);
     std::size_t sp = l.find(' ');
@@ -604,41 +746,66 @@ inline void Transfer::header_line(std::string_view line) {
       if (sp2 != std::string::npos) reason_ = trim(std::string_view(l).substr(sp2 + 1));
     }
     if (reason_.empty()) reason_ = reason_phrase(status_);
-    return;
+    return true;
   }
   if (line == "\r\n" || line == "\n") {
-    if (status_ / 100 == 1) return;  // 100 Continue: the real status line follows
+    if (status_ / 100 == 1) return true;  // 100 Continue: the real status line follows
+    // aiohttp follows these five, and only with a Location; any other 3xx is the response.
     bool redirect = status_ == 301 || status_ == 302 || status_ == 303 || status_ == 307 || status_ == 308;
-    if (follow_ && redirect && headers_.contains("Location")) return;  // curl follows it
+    if (follow_ && redirect && headers_.contains("Location")) {
+      redirect_ = true;  // do_request follows it once this hop is done (its body is discarded)
+      return true;
+    }
     finish_headers();
-    return;
+    return true;
   }
   if ((line[0] == ' ' || line[0] == '\t') && !headers_.empty()) {  // obsolete line folding
     headers_.append_to_last(" " + trim(line));
-    return;
+    return true;
   }
   std::size_t colon = line.find(':');
-  if (colon == std::string_view::npos) return;
+  if (colon == std::string_view::npos) return true;
   headers_.add(trim(line.substr(0, colon)), trim(line.substr(colon + 1)));
+  return true;
 }
 
 inline void Transfer::finish_headers() {
   headers_done_ = true;
   char* eff = nullptr;
   if (curl_easy_getinfo(easy_, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) url_ = eff;
+  if (auto ce = headers_.get("Content-Encoding"))
+    decoding_ = auto_decompress_ && !ce->empty() && !Headers::iequals(*ce, "identity");
   notify();
 }
 
 inline void Transfer::on_done(CURLcode rc) noexcept {
   if (multi_) multi_->remove(this);
   read_timer_.cancel();
+  yield_handle_.cancel();
   if (done_) return;
+  if (redirect_ && rc != CURLE_OPERATION_TIMEDOUT) {
+    // A hop do_request follows. Its body (discarded) may have broken off or been cut at
+    // kRedirectBodyMax: no matter, as aiohttp releases a redirect without reading it.
+    char* to = nullptr;
+    if (curl_easy_getinfo(easy_, CURLINFO_REDIRECT_URL, &to) == CURLE_OK && to) redirect_url_ = to;
+    done_ = true;
+    notify();
+    return;
+  }
   if (!headers_done_ && rc == CURLE_OK && status_ != 0) finish_headers();
   namespace h = asyncio::http;
   try {
     if (rc != CURLE_OK) {
       std::string msg = errbuf_[0] ? std::string(errbuf_) : std::string(curl_easy_strerror(rc));
       std::string where = "host " + host_ + " ssl:" + (tls_ ? (verify_ ? "default" : "False") : "None");
+      // What aiohttp's parser raises as BadHttpMessage: ClientResponseError 400 for the request.
+      if (!bad_header_.empty()) throw h::ClientResponseError(400, bad_header_, request_url_);
+      if (rc == CURLE_OUT_OF_MEMORY && !headers_done_)  // curl refuses a header line over 100 KiB itself
+        throw h::ClientResponseError(
+            400, "Got more than " + std::to_string(status_ ? max_field_ : max_line_) + " bytes when reading: " + msg + ".",
+            request_url_);
+      if (!headers_done_ && status_ == 0 && (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_WEIRD_SERVER_REPLY))
+        throw h::ClientResponseError(400, "Bad status line '" + msg + "'", request_url_);
       switch (rc) {
         case CURLE_OPERATION_TIMEDOUT: {
           double connect_time = 0;
@@ -668,12 +835,13 @@ inline void Transfer::on_done(CURLcode rc) noexcept {
         case CURLE_SSL_ENGINE_NOTFOUND:
         case CURLE_USE_SSL_FAILED:
           throw h::ClientSSLError("Cannot connect to " + where + " [" + msg + "]");
-        case CURLE_TOO_MANY_REDIRECTS:
-          throw h::TooManyRedirects(status_, reason_, url_);
         case CURLE_URL_MALFORMAT:
         case CURLE_UNSUPPORTED_PROTOCOL:
           throw h::InvalidURL(url_.empty() ? msg : url_);
         case CURLE_WRITE_ERROR:
+          if (too_inflated_)
+            throw h::ClientPayloadError("Decompressed data exceeds the configured limit of " +
+                                        std::to_string(max_decompress_) + " bytes");
           if (too_large_)
             throw h::ClientPayloadError("Response payload is larger than max_body_size (" + std::to_string(cap_) +
                                         " bytes)");

@@ -667,26 +667,45 @@ void EventLoop::add_writer(int fd, F fn) {
   add_fd_callback(fd, true, new detail::CallbackImpl<F>(std::move(fn)));
 }
 
-inline bool EventLoop::remove_reader(int fd) {
+inline bool EventLoop::remove_reader(int fd) { return remove_fd_callback(fd, false); }
+inline bool EventLoop::remove_writer(int fd) { return remove_fd_callback(fd, true); }
+
+// Removal never fails because the fd is gone: as Python's selectors, EBADF/ENOENT from
+// epoll_ctl mean the fd was closed under the loop (the kernel dropped its registration, and the
+// number may already name a new file). The entry is then dropped whole (a callback left for the
+// other direction could never fire), so a new file with that number starts afresh.
+inline bool EventLoop::remove_fd_callback(int fd, bool write) {
   auto it = fds_.find(fd);
-  if (it == fds_.end() || !it->second.reader) return false;
-  detail::CallbackNode* n = std::exchange(it->second.reader, nullptr);
-  n->cancelled_ = true;
-  n->unlink();
-  n->release();
-  --io_watchers_;
-  update_fd(fd, it->second);
-  return true;
-}
-inline bool EventLoop::remove_writer(int fd) {
-  auto it = fds_.find(fd);
-  if (it == fds_.end() || !it->second.writer) return false;
-  detail::CallbackNode* n = std::exchange(it->second.writer, nullptr);
-  n->cancelled_ = true;
-  n->unlink();
-  n->release();
-  --io_watchers_;
-  update_fd(fd, it->second);
+  if (it == fds_.end()) return false;
+  FdEntry& e = it->second;
+  detail::CallbackNode*& slot = write ? e.writer : e.reader;
+  if (!slot) return false;
+  auto drop = [this](detail::CallbackNode*& s) {
+    if (detail::CallbackNode* n = std::exchange(s, nullptr)) {
+      n->cancelled_ = true;
+      n->unlink();
+      n->release();
+      --io_watchers_;
+    }
+  };
+  drop(slot);
+  std::uint32_t want = (e.reader ? EPOLLIN : 0u) | (e.writer ? EPOLLOUT : 0u);
+  int err = 0;
+  if (want != e.events) {
+    epoll_event ev{};
+    ev.events = want;
+    ev.data.u64 = detail::fd_tag(fd);
+    if (::epoll_ctl(epoll_fd_, want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD, fd, &ev) < 0) err = errno;
+  }
+  if (want != 0 && err == 0) {
+    e.events = want;
+    return true;
+  }
+  drop(e.reader);
+  drop(e.writer);
+  fds_.erase(it);
+  if (err != 0 && err != EBADF && err != ENOENT && want != 0)
+    throw OSError(err, OSError::format(err, "cannot watch file descriptor " + std::to_string(fd)));
   return true;
 }
 
