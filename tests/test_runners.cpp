@@ -98,3 +98,35 @@ TEST_CASE("run() reports tasks that fail during shutdown") {
             }(),
             {.virtual_time = true}) == 3);
 }
+
+// test_runners.RunnerTests.test_explicit_close / test_custom_factory / test_debug (CPython 3.11)
+TEST_CASE("Runner: a loop taken before close() stays askable; loop_factory; debug both ways") {
+  {
+    asyncio::Runner runner;
+    asyncio::EventLoop& loop = runner.get_loop();
+    CHECK_FALSE(loop.is_closed());
+    runner.close();
+    CHECK(loop.is_closed());
+    CHECK_THROWS_AS(runner.get_loop(), asyncio::RuntimeError);
+  }
+  {
+    std::shared_ptr<asyncio::EventLoop> made;
+    asyncio::Runner runner(asyncio::RunnerOptions{.loop_factory = [&] {
+      made = asyncio::new_event_loop();
+      return made;
+    }});
+    CHECK(&runner.get_loop() == made.get());
+    runner.close();
+    CHECK(made->is_closed());
+  }
+  ::setenv("ASYNCIO_DEBUG", "1", 1);
+  {
+    asyncio::Runner off(asyncio::RunnerOptions{.debug = false});  // overrides the environment
+    CHECK_FALSE(off.get_loop().get_debug());
+    asyncio::Runner unset{asyncio::RunnerOptions{}};
+    CHECK(unset.get_loop().get_debug());
+  }
+  ::unsetenv("ASYNCIO_DEBUG");
+  asyncio::Runner on(asyncio::RunnerOptions{.debug = true});
+  CHECK(on.get_loop().get_debug());
+}

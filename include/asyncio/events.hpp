@@ -351,6 +351,7 @@ class EventLoop {
   double real_time() const noexcept;
   template <class T>
   T run_until_complete_impl(const TaskHandle<T>& h, bool move_out);
+  friend class Runner;  // runs its own task, whose result it may move out
 
   detail::List ready_;
   detail::Runnable batch_marker_;

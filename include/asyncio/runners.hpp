@@ -5,8 +5,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "detail/wait.hpp"
 #include "events.hpp"
@@ -19,6 +22,14 @@ namespace asyncio {
 struct RunOptions {
   bool debug = false;         // debug mode: never-awaited and slow-callback reports
   bool virtual_time = false;  // virtual clock (testing.hpp): sleeps finish at once
+};
+
+/// Options of Runner (Python 3.11's Runner(debug=None, loop_factory=None)).
+struct RunnerOptions {
+  /// Makes the runner's loop (default: a new EventLoop honouring the environment).
+  std::function<std::shared_ptr<EventLoop>()> loop_factory = {};
+  /// Set on the loop when given, either way (overrides ASYNCIO_DEBUG); unset leaves the loop's.
+  std::optional<bool> debug = std::nullopt;
 };
 
 namespace detail {
@@ -54,6 +65,7 @@ class Runner {
  public:
   Runner() : Runner(RunOptions{}) {}
   explicit Runner(RunOptions opts) : opts_(opts) {}
+  explicit Runner(RunnerOptions opts) : factory_(std::move(opts.loop_factory)), debug_(opts.debug) {}
   Runner(const Runner&) = delete;
   Runner& operator=(const Runner&) = delete;
   ~Runner() {
@@ -89,7 +101,8 @@ class Runner {
     }
     SigintGuard guard{sigint ? loop_.get() : nullptr};
     try {
-      return loop_->run_until_complete(h);
+      // (The task is this call's own: its result is moved out, not copied.)
+      return loop_->run_until_complete_impl(h, true);
     } catch (const CancelledError&) {
       if (interrupted && h.uncancel() == 0) throw KeyboardInterrupt();
       throw;
@@ -105,14 +118,14 @@ class Runner {
       Runner* r;
       ~Finally() {
         if (detail::tl_event_loop == r->loop_) set_event_loop(nullptr);
-        r->loop_->close();
-        r->loop_.reset();
+        r->loop_->close();  // (kept: get_loop()'s reference stays askable, e.g. is_closed())
       }
     } fin{this};
     detail::cancel_all_tasks(*loop_);
     if (auto ex = loop_->take_default_executor()) ex->shutdown(true);
   }
-  /// The runner's loop (created on first use).
+  /// The runner's loop (created on first use). RuntimeError("Runner is closed") after close(),
+  /// but a reference taken before stays valid (the closed loop lives as long as the Runner).
   EventLoop& get_loop() {
     lazy_init();
     return *loop_;
@@ -131,11 +144,19 @@ class Runner {
   void lazy_init() {
     if (state_ == State::Closed) throw RuntimeError("Runner is closed");
     if (state_ == State::Initialized) return;
-    loop_ = std::make_shared<EventLoop>(EventLoop::Options{opts_.debug, opts_.virtual_time});
+    if (factory_) {
+      loop_ = factory_();
+      if (!loop_) throw RuntimeError("Runner: loop_factory returned no loop");
+    } else {
+      loop_ = std::make_shared<EventLoop>(EventLoop::Options{opts_.debug, opts_.virtual_time});
+    }
+    if (debug_) loop_->set_debug(*debug_);
     set_event_loop(loop_);
     state_ = State::Initialized;
   }
   RunOptions opts_;
+  std::function<std::shared_ptr<EventLoop>()> factory_;
+  std::optional<bool> debug_;
   std::shared_ptr<EventLoop> loop_;
   State state_ = State::Initial;
 };

@@ -251,11 +251,9 @@ TaskHandle<T> ensure_future(TaskHandle<T> h) {
   return h;
 }
 
-/// The task running now (null in a plain callback). RuntimeError if no loop is running.
-inline TaskPtr current_task() {
-  get_running_loop();
-  return TaskPtr(detail::tl_current_task);
-}
+/// The task running now: null in a plain callback, and outside a running loop (where Python
+/// 3.11 raises RuntimeError; DESIGN.md §7 asks for the empty pointer).
+inline TaskPtr current_task() { return TaskPtr(detail::tl_running_loop ? detail::tl_current_task : nullptr); }
 
 /// Every task of the running loop that is not done yet.
 inline std::vector<TaskPtr> all_tasks() {
