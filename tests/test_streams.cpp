@@ -279,8 +279,9 @@ TEST_CASE("readexactly and drain convert to Task, run as tasks, and report bad i
       auto both = co_await asyncio::gather(r.readexactly(2), asyncio::sleep(0.01, 7));
       CHECK(std::get<0>(both) == "67");
       CHECK_THROWS_AS(co_await r.readexactly(-1), asyncio::ValueError);
-      asyncio::StreamReader empty;
-      CHECK_THROWS_AS(co_await empty.readexactly(1), asyncio::RuntimeError);
+      asyncio::StreamReader moved = r;
+      asyncio::StreamReader taken = std::move(moved);  // moved is now an empty handle
+      CHECK_THROWS_AS(co_await moved.readexactly(1), asyncio::RuntimeError);
       asyncio::StreamWriter no_writer;
       CHECK_THROWS_AS(co_await no_writer.drain(), asyncio::RuntimeError);
       w.close();

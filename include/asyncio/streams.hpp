@@ -87,8 +87,19 @@ class StreamRef {
 /// Python's asyncio.StreamReader: reads from one connection. One task reads at a time.
 class StreamReader {
  public:
-  StreamReader() = default;
+  /// A reader on its own, fed by the program (Python's StreamReader(limit)): feed_data(),
+  /// feed_eof() and set_exception() give it what a connection would. ValueError if limit is 0.
+  /// It needs no loop until a read waits. (A moved-from reader is empty: using it is a
+  /// RuntimeError.)
+  explicit StreamReader(std::size_t limit = DEFAULT_LIMIT) : s_(new detail::StreamState(limit)) {}
   explicit StreamReader(detail::StreamState* s) noexcept : s_(s) {}
+
+  /// Append bytes and wake the reader. RuntimeError after feed_eof() (Python asserts).
+  void feed_data(std::string_view data) { s_->feed_data(data); }
+  /// End of stream: pending and later reads see EOF once the buffer is drained.
+  void feed_eof() { s_->feed_eof(); }
+  /// Reads raise `e` from now on (the waiting one at once), buffered bytes or not, as Python's.
+  void set_exception(std::exception_ptr e) { s_->set_exception(std::move(e)); }
 
   /// Up to `n` bytes as soon as any are available; n = -1 reads until EOF; "" at EOF.
   Task<std::string> read(long long n = -1);

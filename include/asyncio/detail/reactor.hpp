@@ -49,12 +49,15 @@ class IoWait : public Waiter, public IoSlot {
   void park() noexcept {
     slot() = this;
     waiting_ = true;
-    loop_->io_wait_begin();
+    // Only a kernel fd is I/O the loop must wait for (virtual time does not jump past it); a
+    // stream fed by the program (StreamReader(limit), no fd) is woken by another task.
+    counted_ = h_->fd >= 0;
+    if (counted_) loop_->io_wait_begin();
   }
   /// The edge came (the loop, or the stream's close, cleared the slot).
   void arrived() noexcept {
     waiting_ = false;
-    loop_->io_wait_end();
+    if (std::exchange(counted_, false)) loop_->io_wait_end();
   }
   /// Give the slot up (no-op unless parked).
   void withdraw() noexcept {
@@ -75,6 +78,7 @@ class IoWait : public Waiter, public IoSlot {
   IoHandle* h_;
   bool write_;
   bool waiting_ = false;
+  bool counted_ = false;
   bool cancelled_ = false;
 };
 

@@ -259,9 +259,37 @@ class StreamState final : public Runnable {
       peername_ = sock_name(fd, true);
     }
   }
+  /// A stream the program feeds (Python's StreamReader() on its own): no fd, no loop needed;
+  /// feed_data / feed_eof / set_exception wake the reader.
+  explicit StreamState(std::size_t limit)
+      : loop_(tl_running_loop), loop_id_(tl_running_loop ? tl_running_loop->id() : 0), limit_(limit),
+        is_socket_(false), fed_(true) {
+    if (limit == 0) throw ValueError("Limit cannot be <= 0");
+    io_.fd = -1;
+    flush_slot_.owner = this;
+    flush_slot_.ready = &StreamState::flush_ready;
+    run_ = &StreamState::flush_run;
+  }
   StreamState(const StreamState&) = delete;
 
   void add_ref() noexcept { ++refs_; }
+
+  // ---------------------------------------------------------------- a fed stream
+  void feed_data(std::string_view data) {
+    if (eof_) throw RuntimeError("feed_data after feed_eof");
+    if (data.empty()) return;
+    rbuf_.append(data);
+    wake_reader();
+  }
+  void feed_eof() noexcept {
+    eof_ = true;
+    wake_reader();
+  }
+  void set_exception(std::exception_ptr e) noexcept {
+    rerr_ = std::move(e);
+    wake_reader();
+  }
+  bool fed() const noexcept { return fed_; }
   void release() noexcept {
     if (--refs_ == 0) {
       finalize(nullptr);
@@ -279,6 +307,7 @@ class StreamState final : public Runnable {
       eof_ = true;
       return true;
     }
+    if (fed_) return false;  // what feed_data gives is in the buffer already: wait for more
     if (!io_.read_ready) return false;  // no readable edge since the last EAGAIN
     std::size_t n = std::max(want, kReadChunk);
     char* p = rbuf_.prepare(n);
@@ -392,6 +421,9 @@ class StreamState final : public Runnable {
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return 0;
     return ss.ss_family;
   }
+  void wake_reader() noexcept {
+    if (IoSlot* s = std::exchange(io_.reader, nullptr)) s->ready(s);
+  }
   ssize_t send_some(const char* p, std::size_t n) noexcept {
     return is_socket_ ? ::send(io_.fd, p, n, MSG_NOSIGNAL) : ::write(io_.fd, p, n);
   }
@@ -490,6 +522,7 @@ class StreamState final : public Runnable {
   std::size_t low_ = 16 * 1024;
   std::uint32_t refs_ = 0;
   bool is_socket_;
+  bool fed_ = false;
   bool flushing_ = false;
   bool closing_ = false;
   bool closed_ = false;

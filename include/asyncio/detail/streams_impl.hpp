@@ -122,6 +122,7 @@ class Drain {
 inline Task<std::string> StreamReader::read(long long n) {
   detail::StreamRef s = s_;
   if (!s) throw RuntimeError("stream handle is empty");
+  if (s->error()) std::rethrow_exception(s->error());  // Python checks the exception first
   if (n == 0) co_return std::string();
   if (n < 0) {
     // Until EOF.
