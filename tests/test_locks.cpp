@@ -373,3 +373,29 @@ TEST_CASE("Lock: a waiter whose frame dies after being woken passes the lock on"
   };
   asyncio::run(main(), {.virtual_time = true});
 }
+
+// CPython 3.11 keeps a woken Condition waiter in _waiters until its task resumes (and notify()
+// skips it): tests/python-style trace of len(cond._waiters) = 2, 2, 2, 0.
+TEST_CASE("Condition: woken waiters stay counted until they resume, as Python's _waiters") {
+  std::vector<std::size_t> counts;
+  asyncio::run([](std::vector<std::size_t>& counts) -> asyncio::Task<> {
+    asyncio::Condition cond;
+    auto w = [](asyncio::Condition& c) -> asyncio::Task<> {
+      co_await asyncio::async_with(c, [&]() -> asyncio::Task<> { co_await c.wait(); });
+    };
+    auto t1 = asyncio::create_task(w(cond));
+    auto t2 = asyncio::create_task(w(cond));
+    co_await asyncio::sleep(0);
+    counts.push_back(cond.waiter_count());
+    co_await asyncio::async_with(cond, [&]() -> asyncio::Task<> {
+      cond.notify(1);
+      counts.push_back(cond.waiter_count());
+      cond.notify_all();
+      counts.push_back(cond.waiter_count());
+      co_return;
+    });
+    co_await asyncio::gather(t1, t2);
+    counts.push_back(cond.waiter_count());
+  }(counts));
+  CHECK(counts == std::vector<std::size_t>{2, 2, 2, 0});
+}

@@ -280,6 +280,7 @@ class Event {
   /// `co_await ev.wait()` → true once the flag is set (at once if it already is).
   detail::SignalWaiter wait();
 
+  /// Introspection: tasks waiting in wait() (including woken ones not yet resumed).
   std::size_t waiter_count() const noexcept { return waiters_.size(); }
 
  private:
@@ -323,6 +324,7 @@ class Condition {
     return {false};
   }
 
+  /// Introspection: tasks waiting in wait() (including notified ones not yet resumed).
   std::size_t waiter_count() const noexcept { return waiters_.size(); }
 
  private:

@@ -73,7 +73,9 @@ struct LockWaiter final : Waiter, ListNode {
 };
 
 /// Event.wait() / Condition.wait()'s inner future, and a blocked Queue put()/get() (Python's
-/// _getters / _putters futures). The primitive pops it when signalling (set_result / wake_first).
+/// _getters / _putters futures). A queue pops it when signalling (wake_first); Event and
+/// Condition (`keep`) leave a woken waiter queued until it resumes, as Python's wait() removes
+/// its future from _waiters only then (so waiter_count() counts it meanwhile).
 struct SignalWaiter final : Waiter, ListNode {
   enum class St : std::uint8_t { Idle, Waiting, Done, Cancelled };
   List* list;
@@ -81,14 +83,28 @@ struct SignalWaiter final : Waiter, ListNode {
   const char* what;        // the operation, for the "must be awaited inside a task" error
   TaskStateBase* task = nullptr;
   St st = St::Idle;
+  bool keep;  // stays in `list` once woken, until it resumes (Event, Condition)
 
-  SignalWaiter(List* l, const bool* flag, const char* op) noexcept : list(l), ready_flag(flag), what(op) {}
-  SignalWaiter(SignalWaiter&& o) noexcept : list(o.list), ready_flag(o.ready_flag), what(o.what) {}
+  SignalWaiter(List* l, const bool* flag, const char* op, bool keep_woken = false) noexcept
+      : list(l), ready_flag(flag), what(op), keep(keep_woken) {}
+  SignalWaiter(SignalWaiter&& o) noexcept : list(o.list), ready_flag(o.ready_flag), what(o.what), keep(o.keep) {}
   SignalWaiter(const SignalWaiter&) = delete;
   ~SignalWaiter() { unlink(); }
   /// Python's _wakeup_next / notify(1): wake the first waiter of `l`, if any.
   static void wake_first(List& l) noexcept {
     if (auto* w = static_cast<SignalWaiter*>(l.front())) w->set_result();
+  }
+  /// Event.set() / Condition.notify(n): wake up to `n` queued waiters not woken yet (Python
+  /// skips the done futures still in _waiters).
+  static void wake_waiting(List& l, std::size_t n) noexcept {
+    for (ListNode* p = l.front(); p && p != l.sentinel() && n > 0;) {
+      auto* w = static_cast<SignalWaiter*>(p);
+      p = p->next_;
+      if (w->st == St::Waiting) {
+        w->set_result();
+        --n;
+      }
+    }
   }
   bool await_ready() const noexcept { return ready_flag && *ready_flag; }
   void await_suspend(std::coroutine_handle<> h) {
@@ -98,7 +114,7 @@ struct SignalWaiter final : Waiter, ListNode {
     task->suspend_on(this, h);
   }
   void set_result() noexcept {
-    unlink();
+    if (!keep) unlink();
     st = St::Done;
     task->wake();
   }
@@ -112,6 +128,7 @@ struct SignalWaiter final : Waiter, ListNode {
   void abandon() noexcept {}  // wait_for's leaf protocol: cancel() already unlinked it
   bool await_resume() {
     if (st == St::Idle) return true;
+    unlink();  // (Python's `finally: self._waiters.remove(fut)`)
     if (st == St::Cancelled) task->throw_cancelled();
     task->check_cancel();
     return true;
@@ -135,11 +152,11 @@ inline void Lock::wake_up_first() noexcept {
 inline Lock::HoldAwaiter Lock::hold() { return HoldAwaiter{detail::LockWaiter(this), this}; }
 
 // ------------------------------------------------------------------ Event
-inline detail::SignalWaiter Event::wait() { return detail::SignalWaiter(&waiters_, &value_, "Event.wait()"); }
+inline detail::SignalWaiter Event::wait() { return detail::SignalWaiter(&waiters_, &value_, "Event.wait()", true); }
 inline void Event::set() noexcept {
   if (value_) return;
   value_ = true;
-  while (!waiters_.empty()) detail::SignalWaiter::wake_first(waiters_);
+  detail::SignalWaiter::wake_waiting(waiters_, static_cast<std::size_t>(-1));
 }
 
 // ------------------------------------------------------------------ Condition
@@ -148,7 +165,7 @@ inline detail::LockWaiter Condition::aenter() { return lock_->acquire(); }
 inline Condition::HoldAwaiter Condition::hold() { return HoldAwaiter{lock_->acquire(), this}; }
 
 inline void Condition::do_notify(std::size_t n) noexcept {
-  for (std::size_t i = 0; i < n && !waiters_.empty(); ++i) detail::SignalWaiter::wake_first(waiters_);
+  detail::SignalWaiter::wake_waiting(waiters_, n);
 }
 
 inline Task<bool> Condition::wait() {
@@ -156,7 +173,7 @@ inline Task<bool> Condition::wait() {
   release();
   std::exception_ptr err;
   {
-    detail::SignalWaiter w(&waiters_, nullptr, "Condition.wait()");
+    detail::SignalWaiter w(&waiters_, nullptr, "Condition.wait()", true);
     try {
       co_await w;
     } catch (...) {
