@@ -31,10 +31,13 @@ namespace detail {
 template <class T>
 struct FutureState : Pooled {
   enum class St : std::uint8_t { Pending, Finished, Cancelled };
-  explicit FutureState(EventLoop* l) : loop(l) {}
+  explicit FutureState(EventLoop* l) : loop(l), loop_id(l->id()) {}
   ~FutureState() {
     while (auto* n = static_cast<CompletionNode*>(callbacks.pop_front()))
       if (!n->is_waiter()) n->run_(n, true);
+    // Python's Future.__del__: an exception nobody looked at is reported to the loop.
+    if (st == St::Finished && !retrieved && result.has_exception())
+      report(loop_id, {"Future exception was never retrieved", result.exception(), {}});
   }
   void add_ref() noexcept { ++refs; }
   void release() noexcept {
@@ -61,6 +64,7 @@ struct FutureState : Pooled {
     }
   }
   bool cancel(std::string_view msg) {
+    retrieved = true;  // Python's cancel() clears __log_traceback first, done or not
     if (done()) return false;
     st = St::Cancelled;
     cancel_msg = std::string(msg);
@@ -72,8 +76,10 @@ struct FutureState : Pooled {
   }
 
   EventLoop* loop;
+  std::uint64_t loop_id;
   std::uint32_t refs = 1;
   St st = St::Pending;
+  bool retrieved = false;  // result() or exception() looked (Python's __log_traceback, inverted)
   Outcome<T> result;
   std::string cancel_msg;
   List callbacks;
@@ -153,8 +159,9 @@ class Future {
                                              std::is_copy_constructible_v<T>,
                                          T, std::add_lvalue_reference_t<T>>;
 
-  /// A pending future bound to the running loop (RuntimeError if none runs).
-  Future() : Future(get_running_loop()) {}
+  /// A pending future bound to the running loop, else to the loop set with set_event_loop()
+  /// (Python 3.11.1+); RuntimeError if there is neither.
+  Future() : Future(current_loop_for_future()) {}
   /// A pending future bound to `loop` (what loop.create_future<T>() returns).
   explicit Future(EventLoop& loop) : st_(new detail::FutureState<T>(&loop)) {}
   Future(const Future& o) noexcept : st_(o.st_) { st_->add_ref(); }
@@ -175,6 +182,7 @@ class Future {
   std::exception_ptr exception() const {
     if (cancelled()) throw CancelledError(st_->cancel_msg);
     if (!done()) throw InvalidStateError("Exception is not set.");
+    st_->retrieved = true;
     return st_->result.has_exception() ? st_->result.exception() : nullptr;
   }
   /// Complete with a value; InvalidStateError if already done. Callbacks run via call_soon.
@@ -216,9 +224,15 @@ class Future {
   detail::FutureAwaiter<T> operator co_await() const noexcept { return detail::FutureAwaiter<T>(st_); }
   friend bool operator==(const Future& a, const Future& b) noexcept { return a.st_ == b.st_; }
 
+  static EventLoop& current_loop_for_future() {
+    if (detail::tl_running_loop) return *detail::tl_running_loop;
+    if (detail::tl_event_loop) return *detail::tl_event_loop;
+    throw RuntimeError("There is no current event loop");
+  }
   static result_type result_of(detail::FutureState<T>* st) {
     if (st->st == detail::FutureState<T>::St::Cancelled) throw CancelledError(st->cancel_msg);
     if (!st->done()) throw InvalidStateError("Result is not set.");
+    st->retrieved = true;
     if constexpr (std::is_void_v<T>) {
       st->result.peek();
     } else if constexpr (std::is_reference_v<T> || std::is_copy_constructible_v<T>) {

@@ -20,7 +20,9 @@ namespace asyncio {
 /// Options of run() / Runner. Environment variables ASYNCIO_DEBUG=1 and ASYNCIO_VIRTUAL_TIME=1
 /// switch the same things on.
 struct RunOptions {
-  bool debug = false;         // debug mode: never-awaited and slow-callback reports
+  /// Debug mode (never-awaited and slow-callback reports). Unset: ASYNCIO_DEBUG decides; set,
+  /// it wins either way (Python's asyncio.run(debug=None | True | False)).
+  std::optional<bool> debug = std::nullopt;
   bool virtual_time = false;  // virtual clock (testing.hpp): sleeps finish at once
 };
 
@@ -148,7 +150,8 @@ class Runner {
       loop_ = factory_();
       if (!loop_) throw RuntimeError("Runner: loop_factory returned no loop");
     } else {
-      loop_ = std::make_shared<EventLoop>(EventLoop::Options{opts_.debug, opts_.virtual_time});
+      loop_ = std::make_shared<EventLoop>(EventLoop::Options{opts_.debug.value_or(false), opts_.virtual_time});
+      if (opts_.debug) loop_->set_debug(*opts_.debug);
     }
     if (debug_) loop_->set_debug(*debug_);
     set_event_loop(loop_);
