@@ -206,11 +206,6 @@ inline EventLoop& TaskStateBase::get_loop() const {
   return *l;
 }
 
-inline void TaskStateBase::destroy_frame() noexcept {
-  frame_live_ = false;
-  destroy_task_frame(frame());  // operator delete keeps the block, records the frame's size
-}
-
 inline TaskStateBase* TaskStateBase::owner_of(const ListNode* link) noexcept {
   // offsetof on a polymorphic class is "conditionally supported"; GCC and Clang support it
   // (single inheritance, no virtual base), and it saves a back pointer in every task.
