@@ -1,4 +1,4 @@
-// Bodies of EventLoop, Handle and TaskStateBase (included at the end of events.hpp).
+// Bodies of EventLoop, Handle and TaskStateBase (declared in event_loop.hpp and core.hpp).
 #pragma once
 
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include <cstring>
 #include <limits>
 
-#include "../events.hpp"
+#include "event_loop.hpp"
 
 namespace asyncio::detail {
 

@@ -9,7 +9,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "../events.hpp"
+#include "loop_impl.hpp"
 #include "../task.hpp"
 #include "core.hpp"
 #include "outcome.hpp"
