@@ -8,11 +8,13 @@
 //
 // The loop's public face (layer 4 of include/asyncio/detail/LAYERS): the EventLoop class is
 // declared in detail/event_loop.hpp and defined in detail/loop_impl.hpp, below tasks; its
-// create_task and run_until_complete need TaskHandle and are defined in detail/tasks_core.hpp,
-// included here. Two members build on higher layers and are defined there: create_future() in
-// futures.hpp and run_in_executor() in threads.hpp (asyncio.hpp includes both).
+// run_in_executor() and the default ThreadPoolExecutor are in detail/thread_pool.hpp, its
+// create_task() and run_until_complete() need TaskHandle and are in detail/tasks_core.hpp, all
+// included here. One member builds on a higher layer and is defined there: create_future(), in
+// futures.hpp (Future<T> is built on tasks; asyncio.hpp includes it).
 #pragma once
 
 #include "detail/event_loop.hpp"  // EventLoop, Handle, TimerHandle, ExceptionContext, Seconds
 #include "detail/loop_impl.hpp"   // their bodies; get_running_loop, get_event_loop, ...
+#include "detail/thread_pool.hpp"  // ThreadPoolExecutor: EventLoop::run_in_executor
 #include "detail/tasks_core.hpp"  // TaskHandle: EventLoop::create_task, run_until_complete

@@ -1,9 +1,9 @@
 // The EventLoop class (declared here, its bodies in loop_impl.hpp), its Handle / TimerHandle,
 // and the nodes it schedules: the loop's machinery, below tasks. The public face is events.hpp.
 //
-// Members that need a higher layer are declared here and defined there: create_task and
-// run_until_complete in tasks_core.hpp (they need TaskHandle), create_future in futures.hpp,
-// run_in_executor in threads.hpp.
+// Members that need more than the loop are declared here and defined where that is: create_task
+// and run_until_complete in tasks_core.hpp (they need TaskHandle), run_in_executor in
+// thread_pool.hpp (it needs ThreadPoolExecutor), create_future in futures.hpp (Future).
 #pragma once
 
 #include <atomic>
@@ -260,8 +260,8 @@ class EventLoop {
   /// The work is submitted at once, as Python's; exceptions thrown on the worker reach the
   /// awaiter; cancelling the awaiting task leaves the thread running and drops its result.
   /// A job on an own executor may outlive the loop: its result is then dropped (as Python's
-  /// future chaining skips a closed loop). (Defined in threads.hpp: include it, or asyncio.hpp,
-  /// to call this; events.hpp sits below threads and does not.)
+  /// future chaining skips a closed loop). (Defined in detail/thread_pool.hpp, which events.hpp
+  /// and threads.hpp include.)
   template <class F, class... A>
   auto run_in_executor(detail::ExecutorBase* executor, F fn, A... args);
 
