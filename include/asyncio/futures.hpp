@@ -19,7 +19,7 @@
 #include "detail/outcome.hpp"
 #include "events.hpp"
 #include "exceptions.hpp"
-#include "tasks.hpp"
+#include "detail/tasks_core.hpp"
 
 namespace asyncio {
 

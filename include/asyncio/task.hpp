@@ -27,28 +27,6 @@ class Task;
 
 namespace detail {
 
-/// Where a coroutine was defined (debug mode records it for the never-awaited report).
-struct CoroOrigin {
-  const char* file;
-  unsigned line;
-  const char* function;
-};
-/// True while a debug-mode loop runs on this thread: new coroutine frames record their origin.
-inline thread_local bool tl_track_origins = false;
-/// Set by the event loop module. Debug mode keeps a side table promise -> origin (the promise
-/// itself carries nothing, so frames stay small outside debug mode): `track` records,
-/// `forget` drops, `origin_of` looks up; `never_awaited` reports.
-struct OriginHooks {
-  const CoroOrigin* (*track)(const void* promise, const char* file, unsigned line, const char* fn) = nullptr;
-  void (*forget)(const void* promise) = nullptr;
-  const CoroOrigin* (*origin_of)(const void* promise) = nullptr;
-  void (*never_awaited)(void* frame, const CoroOrigin* origin) = nullptr;
-};
-inline OriginHooks g_origin_hooks;
-/// How many live frames the side table holds (frames ask it only while this is non-zero, so a
-/// promise needs no "tracked" flag of its own).
-inline std::atomic<std::size_t> g_tracked_frames{0};
-
 // Every Task<T> frame is allocated with room for a task state in front of it (core.hpp's
 // prefixed_frame_alloc), so create_task() needs no second allocation: the state is built there.
 

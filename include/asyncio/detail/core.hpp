@@ -1,7 +1,9 @@
 // The runtime's building blocks: timer nodes and their heap, waiters, the task state every
-// scheduled coroutine carries, and the thread-local "current task / running loop" pointers.
+// scheduled coroutine carries, the thread-local "current task / running loop" pointers, and
+// where a coroutine was defined (debug mode's never-awaited report).
 #pragma once
 
+#include <atomic>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +36,28 @@ struct DebugStepProbe {
   bool is_task = false;
 };
 inline thread_local DebugStepProbe* tl_debug_step_probe = nullptr;
+
+/// Where a coroutine was defined (debug mode records it for the never-awaited report).
+struct CoroOrigin {
+  const char* file;
+  unsigned line;
+  const char* function;
+};
+/// True while a debug-mode loop runs on this thread: new coroutine frames record their origin.
+inline thread_local bool tl_track_origins = false;
+/// Set by the event loop module. Debug mode keeps a side table promise -> origin (the promise
+/// itself carries nothing, so frames stay small outside debug mode): `track` records,
+/// `forget` drops, `origin_of` looks up; `never_awaited` reports.
+struct OriginHooks {
+  const CoroOrigin* (*track)(const void* promise, const char* file, unsigned line, const char* fn) = nullptr;
+  void (*forget)(const void* promise) = nullptr;
+  const CoroOrigin* (*origin_of)(const void* promise) = nullptr;
+  void (*never_awaited)(void* frame, const CoroOrigin* origin) = nullptr;
+};
+inline OriginHooks g_origin_hooks;
+/// How many live frames the side table holds (frames ask it only while this is non-zero, so a
+/// promise needs no "tracked" flag of its own).
+inline std::atomic<std::size_t> g_tracked_frames{0};
 
 /// Something a task is suspended on. `cancel()` is Python's `fut_waiter.cancel()`: it withdraws
 /// the registration and schedules the task to resume with CancelledError, returning true, or
@@ -268,6 +292,7 @@ class TaskStateBase : public Runnable {
   }
   std::coroutine_handle<> frame() const noexcept { return std::coroutine_handle<>::from_address(frame_address()); }
   /// Destroy the coroutine frame; its memory stays with this state until TaskState::destroy.
+  /// (Defined in task_state.hpp: it walks the Task promise chain, task.hpp.)
   void destroy_frame() noexcept;
   Extras& extras() {
     if (!extras_) extras_ = std::make_unique<Extras>();

@@ -15,7 +15,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "../events.hpp"
+#include "loop_impl.hpp"
 #include "core.hpp"
 #include "outcome.hpp"
 

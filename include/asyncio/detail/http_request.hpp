@@ -7,7 +7,7 @@
 #include <limits>
 #include <regex>
 
-#include "../http.hpp"
+// (No #include of http.hpp: this is its second half, included at its end only.)
 
 namespace asyncio::detail::http {
 

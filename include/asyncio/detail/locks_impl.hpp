@@ -5,7 +5,7 @@
 // Waiting (pending), Done (set_result called: the task's wake-up is scheduled) and Cancelled.
 #pragma once
 
-#include "../locks.hpp"
+// (No #include of locks.hpp: this is its second half, included at its end only.)
 
 namespace asyncio::detail {
 

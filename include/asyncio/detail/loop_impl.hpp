@@ -1,4 +1,4 @@
-// Bodies of EventLoop, Handle and TaskStateBase (included at the end of events.hpp).
+// Bodies of EventLoop, Handle and TaskStateBase (declared in event_loop.hpp and core.hpp).
 #pragma once
 
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include <cstring>
 #include <limits>
 
-#include "../events.hpp"
+#include "event_loop.hpp"
 
 namespace asyncio::detail {
 
@@ -204,11 +204,6 @@ inline EventLoop& TaskStateBase::get_loop() const {
   EventLoop* l = loop();
   if (!l) throw RuntimeError("the event loop of " + get_name() + " no longer exists");
   return *l;
-}
-
-inline void TaskStateBase::destroy_frame() noexcept {
-  frame_live_ = false;
-  destroy_task_frame(frame());  // operator delete keeps the block, records the frame's size
 }
 
 inline TaskStateBase* TaskStateBase::owner_of(const ListNode* link) noexcept {

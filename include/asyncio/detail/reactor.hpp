@@ -6,7 +6,7 @@
 #include <coroutine>
 #include <utility>
 
-#include "../events.hpp"
+#include "loop_impl.hpp"
 #include "core.hpp"
 
 namespace asyncio::detail {

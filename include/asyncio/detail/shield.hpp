@@ -9,7 +9,7 @@
 
 #include "../futures.hpp"
 #include "../queues.hpp"
-#include "../tasks.hpp"
+#include "tasks_core.hpp"
 
 namespace asyncio {
 

@@ -24,7 +24,7 @@
 #include <utility>
 #include <vector>
 
-#include "../events.hpp"
+#include "loop_impl.hpp"
 #include "../exceptions.hpp"
 #include "core.hpp"
 #include "reactor.hpp"

@@ -4,7 +4,7 @@
 #include <cctype>
 #include <cstddef>
 
-#include "../streams.hpp"
+// (No #include of streams.hpp: this is its second half, included at its end only.)
 
 namespace asyncio {
 

@@ -9,7 +9,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "../events.hpp"
+#include "loop_impl.hpp"
 #include "../task.hpp"
 #include "core.hpp"
 #include "outcome.hpp"
@@ -196,6 +196,13 @@ struct DoneCallback final : CompletionNode, Pooled {
   Handle h_;
   F f_;
 };
+
+// Declared in core.hpp with the rest of TaskStateBase (defined in loop_impl.hpp); defined here
+// because destroying the frame walks its Task promise chain (task.hpp, a layer above the loop).
+inline void TaskStateBase::destroy_frame() noexcept {
+  frame_live_ = false;
+  destroy_task_frame(frame());  // operator delete keeps the block, records the frame's size
+}
 
 inline std::uint64_t next_callback_id() {
   static std::atomic<std::uint64_t> n{0};

@@ -11,7 +11,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "../events.hpp"
+#include "loop_impl.hpp"
 #include "core.hpp"
 
 namespace asyncio::detail {

@@ -1,0 +1,879 @@
+// TaskHandle<T>, create_task and the combinators (gather, wait, wait_for, sleep, ...): all of
+// tasks.hpp but shield() and as_completed(), which build on Future and Queue (layer 5) and are
+// defined in shield.hpp. Below futures, locks and queues, so they (and events.hpp, for
+// EventLoop::create_task and run_until_complete) can include this. Users include tasks.hpp.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "../task.hpp"
+#include "loop_impl.hpp"
+#include "task_state.hpp"
+#include "wait.hpp"
+
+namespace asyncio {
+
+/// The value of a `void` result inside gather's tuple (Python's None).
+struct None {
+  friend constexpr bool operator==(None, None) noexcept { return true; }
+};
+
+/// A nullable, reference-counted pointer to any task (what current_task() / all_tasks() give).
+/// `->` reaches get_name(), set_name(), cancel(), cancelled(), done(), cancelling(), uncancel().
+class TaskPtr {
+ public:
+  TaskPtr() noexcept = default;
+  TaskPtr(std::nullptr_t) noexcept {}
+  explicit TaskPtr(detail::TaskStateBase* p) noexcept : p_(p) {
+    if (p_) p_->add_ref();
+  }
+  TaskPtr(const TaskPtr& o) noexcept : TaskPtr(o.p_) {}
+  TaskPtr(TaskPtr&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  TaskPtr& operator=(TaskPtr o) noexcept {
+    std::swap(p_, o.p_);
+    return *this;
+  }
+  ~TaskPtr() {
+    if (p_) p_->release();
+  }
+  detail::TaskStateBase* operator->() const noexcept { return p_; }
+  detail::TaskStateBase& operator*() const noexcept { return *p_; }
+  detail::TaskStateBase* get() const noexcept { return p_; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+  friend bool operator==(const TaskPtr& a, const TaskPtr& b) noexcept { return a.p_ == b.p_; }
+  friend bool operator==(const TaskPtr& a, std::nullptr_t) noexcept { return a.p_ == nullptr; }
+
+ private:
+  detail::TaskStateBase* p_ = nullptr;
+};
+
+/// Identifies a done callback for remove_done_callback (C++ callables cannot be compared).
+using CallbackId = std::uint64_t;
+
+/// A handle to a scheduled task (Python's Task object). Copyable; awaitable any number of times.
+template <class T = void>
+class TaskHandle {
+ public:
+  using value_type = T;
+  /// What result() and co_await give: T (copied) for copyable T, T& for move-only T.
+  using result_type = std::conditional_t<std::is_void_v<T> || std::is_reference_v<T> ||
+                                             std::is_copy_constructible_v<T>,
+                                         T, std::add_lvalue_reference_t<T>>;
+
+  TaskHandle() noexcept = default;
+  explicit TaskHandle(detail::TaskState<T>* st) noexcept : st_(st) {
+    if (st_) st_->add_ref();
+  }
+  TaskHandle(const TaskHandle& o) noexcept : TaskHandle(o.st_) {}
+  TaskHandle(TaskHandle&& o) noexcept : st_(std::exchange(o.st_, nullptr)) {}
+  TaskHandle& operator=(TaskHandle o) noexcept {
+    std::swap(st_, o.st_);
+    return *this;
+  }
+  ~TaskHandle() {
+    if (st_) st_->release();
+  }
+
+  /// Request cancellation: the task gets CancelledError(msg) at its suspension point.
+  bool cancel(std::string_view msg = {}) { return state().cancel(msg); }
+  bool cancelled() const { return state().cancelled(); }
+  bool done() const { return state().done(); }
+  /// The result; InvalidStateError if not done; rethrows the task's exception or CancelledError.
+  result_type result() const {
+    if constexpr (std::is_void_v<T>) {
+      detail::task_result<T>(&state(), false);
+    } else if constexpr (std::is_reference_v<T> || std::is_copy_constructible_v<T>) {
+      return detail::task_result<T>(&state(), false);
+    } else {
+      auto& st = state();
+      if (!st.done()) throw InvalidStateError("Result is not set.");
+      st.mark_retrieved();
+      return st.stored();
+    }
+  }
+  /// The exception (null if it succeeded); CancelledError if cancelled; InvalidStateError if pending.
+  std::exception_ptr exception() const { return state().exception(); }
+  /// Call `fn(handle)` (or `fn()`) on the loop once the task is done, via call_soon.
+  template <class F>
+  CallbackId add_done_callback(F fn) {
+    auto id = detail::next_callback_id();
+    auto* n = new detail::DoneCallback<TaskHandle, F>(*this, std::move(fn), id);
+    state().add_completion(n);
+    return id;
+  }
+  /// Remove a callback added by add_done_callback; returns how many were removed (0 or 1).
+  std::size_t remove_done_callback(CallbackId id) { return detail::remove_callback(state().done_list_, id); }
+  std::string get_name() const { return state().get_name(); }
+  void set_name(std::string name) { state().set_name(std::move(name)); }
+  int cancelling() const { return state().cancelling(); }
+  int uncancel() { return state().uncancel(); }
+  EventLoop& get_loop() const { return state().get_loop(); }
+
+  detail::TaskAwaiter<T> operator co_await() const noexcept { return detail::TaskAwaiter<T>(st_); }
+
+  explicit operator bool() const noexcept { return st_ != nullptr; }
+  operator TaskPtr() const noexcept { return TaskPtr(st_); }
+  friend bool operator==(const TaskHandle& a, const TaskHandle& b) noexcept { return a.st_ == b.st_; }
+  friend bool operator==(const TaskHandle& a, const TaskPtr& b) noexcept { return a.st_ == b.get(); }
+  detail::TaskState<T>* state_ptr() const noexcept { return st_; }
+
+ private:
+  detail::TaskState<T>& state() const {
+    if (!st_) throw RuntimeError("empty asyncio::TaskHandle");
+    return *st_;
+  }
+  detail::TaskState<T>* st_ = nullptr;
+};
+
+/// A value or the exception that replaced it (gather with return_exceptions).
+template <class T>
+class Result {
+ public:
+  Result(T v) : v_(std::in_place_index<0>, std::move(v)) {}
+  Result(std::exception_ptr e) : v_(std::in_place_index<1>, std::move(e)) {}
+  bool has_value() const noexcept { return v_.index() == 0; }
+  explicit operator bool() const noexcept { return has_value(); }
+  /// The value; rethrows the exception if there is none.
+  T& value() {
+    if (v_.index() == 1) std::rethrow_exception(std::get<1>(v_));
+    return std::get<0>(v_);
+  }
+  const T& value() const {
+    if (v_.index() == 1) std::rethrow_exception(std::get<1>(v_));
+    return std::get<0>(v_);
+  }
+  /// The exception, or null.
+  std::exception_ptr exception() const noexcept { return v_.index() == 1 ? std::get<1>(v_) : nullptr; }
+
+ private:
+  std::variant<T, std::exception_ptr> v_;
+};
+
+namespace detail {
+template <class X>
+struct is_task_handle : std::false_type {};
+template <class T>
+struct is_task_handle<TaskHandle<T>> : std::true_type {};
+
+template <class T>
+using gather_value_t = std::conditional_t<std::is_void_v<T>, None, T>;
+
+/// What a gather/wait_for/create_task argument turns into.
+template <class A, class = void>
+struct arg_traits {
+  using R = await_result_t<A>;
+};
+template <class T>
+struct arg_traits<Task<T>> {
+  using R = T;
+};
+template <class T>
+struct arg_traits<TaskHandle<T>> {
+  using R = T;
+};
+template <class A>
+using arg_result_t = typename arg_traits<std::remove_cvref_t<A>>::R;
+}  // namespace detail
+
+// ------------------------------------------------------------------ creating tasks
+
+template <class T>
+TaskHandle<T> EventLoop::create_task(Task<T> coro) {
+  if (closed_) throw RuntimeError("Event loop is closed");
+  if (!coro.valid()) detail::throw_empty_task();
+  check_thread("create_task");
+  auto* st = detail::TaskState<T>::create_in_front_of(this, coro.release());
+  TaskHandle<T> h(st);
+  register_task(st);
+  return h;
+}
+template <class T>
+TaskHandle<T> EventLoop::create_task(Task<T> coro, std::string name) {
+  TaskHandle<T> h = create_task(std::move(coro));
+  if (!name.empty()) h.set_name(std::move(name));
+  return h;
+}
+
+/// Schedule `coro` on the running loop (its first step runs on a later iteration, never inline).
+/// RuntimeError if no loop is running.
+template <class T>
+TaskHandle<T> create_task(Task<T> coro) {
+  return get_running_loop().create_task(std::move(coro));
+}
+/// create_task with a name (Python's `name=`); the default name is "Task-N".
+template <class T>
+TaskHandle<T> create_task(Task<T> coro, std::string name) {
+  return get_running_loop().create_task(std::move(coro), std::move(name));
+}
+
+/// create_task(callable, args...): the callable and its arguments are moved into the task's
+/// frame, so a capturing lambda cannot dangle. Also accepts any awaitable (sleep(1s), ...).
+template <class F, class... A>
+  requires(!detail::is_task<std::remove_cvref_t<F>>::value) &&
+          (std::is_invocable_v<std::decay_t<F>&, std::decay_t<A>&...> || sizeof...(A) == 0)
+auto create_task(F&& f, A&&... args) {
+  if constexpr (std::is_invocable_v<std::decay_t<F>&, std::decay_t<A>&...>) {
+    using TaskT = std::invoke_result_t<std::decay_t<F>&, std::decay_t<A>&...>;
+    static_assert(detail::is_task<TaskT>::value, "create_task(callable, args...): the callable must return asyncio::Task<T>");
+    using R = typename TaskT::value_type;
+    return create_task(detail::invoke_as_task<R, std::decay_t<F>, std::decay_t<A>...>(
+        std::forward<F>(f), std::forward<A>(args)...));
+  } else {
+    static_assert(detail::Awaitable<F>, "create_task: argument must be a Task, a callable returning one, or an awaitable");
+    using R = detail::await_result_t<std::decay_t<F>>;
+    return create_task(detail::await_as_task<R, std::decay_t<F>>(std::forward<F>(f)));
+  }
+}
+
+/// A Task becomes a scheduled task; a TaskHandle is returned as it is.
+template <class T>
+TaskHandle<T> ensure_future(Task<T> coro) {
+  return create_task(std::move(coro));
+}
+template <class T>
+TaskHandle<T> ensure_future(TaskHandle<T> h) {
+  return h;
+}
+
+/// The task running now: null in a plain callback, and outside a running loop (where Python
+/// 3.11 raises RuntimeError; DESIGN.md §7 asks for the empty pointer).
+inline TaskPtr current_task() { return TaskPtr(detail::tl_running_loop ? detail::tl_current_task : nullptr); }
+
+/// Every task of the running loop that is not done yet.
+inline std::vector<TaskPtr> all_tasks() {
+  auto& loop = get_running_loop();
+  std::vector<TaskPtr> out;
+  const auto& lst = loop.live_tasks();
+  for (auto* n = lst.sentinel()->next_; n != lst.sentinel(); n = n->next_) {
+    auto* t = detail::TaskStateBase::owner_of(n);
+    if (!t->done()) out.emplace_back(t);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ sleep
+
+namespace detail {
+template <class T>
+class Sleep final : public Waiter, public TimerNode {
+ public:
+  // Until armed, when_ holds the delay; flags_ bit 0 = cancelled. 64 bytes for sleep(d).
+  Sleep(double delay, T value) : value_(std::move(value)) {
+    if (std::isnan(delay)) throw ValueError("Invalid delay: NaN (not a number)");
+    when_ = delay;
+  }
+  Sleep(Sleep&& o) noexcept : value_(std::move(o.value_)) { when_ = o.when_; }
+  Sleep(const Sleep&) = delete;
+  ~Sleep() {
+    if (in_heap()) task_->loop()->remove_timer(this);
+    unlink();
+  }
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    task_ = &require_task("asyncio.sleep()");
+    if (when_ <= 0) {  // sleep(0): a bare yield, back of the ready queue
+      task_->yield_now(h);
+      return;
+    }
+    run_ = &Sleep::fired;
+    EventLoop* loop = task_->loop();
+    loop->add_timer(this, loop->time() + when_);
+    task_->suspend_on(this, h);
+  }
+  T await_resume() {
+    if (flags_ & 1u) task_->throw_cancelled();
+    task_->check_cancel();
+    return std::move(value_);
+  }
+  void abandon() noexcept {}  // (wait_for's leaf protocol: nothing to undo)
+  bool cancel() noexcept override {
+    if (in_heap())
+      task_->loop()->remove_timer(this);
+    else if (linked())
+      unlink();
+    else
+      return false;
+    flags_ |= 1u;
+    task_->wake();
+    return true;
+  }
+
+ private:
+  // The timer ran (like Python's _set_result_unless_cancelled): wake the task, which runs on
+  // the next iteration, exactly as the future's done callback would schedule it.
+  static void fired(Runnable* r, bool discard) {
+    if (discard) return;
+    auto* self = static_cast<Sleep*>(static_cast<TimerNode*>(r));
+    self->task_->wake();
+  }
+  TaskStateBase* task_ = nullptr;
+  [[no_unique_address]] T value_;
+};
+template <>
+class Sleep<void> {
+ public:
+  explicit Sleep(double delay) : inner_(delay, Unit{}) {}
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) { inner_.await_suspend(h); }
+  void await_resume() { inner_.await_resume(); }
+  void abandon() noexcept {}
+
+ private:
+  Sleep<Unit> inner_;
+};
+}  // namespace detail
+
+/// Suspend the task for `delay` (chrono duration, or seconds as a number); `sleep(0)` yields to
+/// the other ready tasks. ValueError on NaN. Cancelling the task unregisters the timer.
+template <detail::DurationLike D>
+detail::Sleep<void> sleep(D delay) {
+  return detail::Sleep<void>(detail::to_seconds(delay));
+}
+/// sleep(delay, value): returns `value` after the delay.
+template <detail::DurationLike D, class T>
+detail::Sleep<std::decay_t<T>> sleep(D delay, T&& value) {
+  return detail::Sleep<std::decay_t<T>>(detail::to_seconds(delay), std::forward<T>(value));
+}
+
+// ------------------------------------------------------------------ gather
+
+/// Tag: gather(return_exceptions, ...) gives each result as a Result<T> instead of throwing.
+struct return_exceptions_t {
+  explicit constexpr return_exceptions_t() = default;
+};
+inline constexpr return_exceptions_t return_exceptions{};
+
+namespace detail {
+
+/// An argument kept for later: an lvalue is copied if it can be (a TaskHandle or a Future is
+/// shared, never stolen), otherwise moved (a lazy Task, or a move-only awaitable).
+template <class A>
+std::remove_cvref_t<A> take_arg(A&& a) {
+  using D = std::remove_cvref_t<A>;
+  if constexpr (std::is_lvalue_reference_v<A> && std::is_copy_constructible_v<D>)
+    return D(a);
+  else
+    return D(std::move(a));
+}
+/// A taken argument as a TaskHandle: a handle as is, a lazy Task or any other awaitable scheduled.
+template <class D>
+auto handle_of(D d) {
+  if constexpr (is_task_handle<D>::value)
+    return d;
+  else if constexpr (is_task<D>::value)
+    return create_task(std::move(d));
+  else
+    return create_task(await_as_task<await_result_t<D>, D>(std::move(d)));
+}
+/// What a gather/wait_for argument turns into, scheduled now.
+template <class A>
+auto to_handle(A&& a) {
+  return handle_of(take_arg(std::forward<A>(a)));
+}
+template <class A>
+inline constexpr bool owned_v = !is_task_handle<std::remove_cvref_t<A>>::value;
+
+template <class T>
+auto gather_take(TaskHandle<T>& h, bool owned) {
+  if constexpr (std::is_void_v<T>) {
+    task_result<T>(h.state_ptr(), owned);
+    return None{};
+  } else {
+    return task_result<T>(h.state_ptr(), owned);
+  }
+}
+template <class T>
+Result<gather_value_t<T>> gather_result(TaskHandle<T>& h, bool owned) {
+  auto* st = h.state_ptr();
+  st->mark_retrieved();
+  if (st->state_ != TaskStateBase::State::Finished) return Result<gather_value_t<T>>(st->stored_exception());
+  return Result<gather_value_t<T>>(gather_take(h, owned));
+}
+
+/// After a failure: cancel the children gather itself created and wait until they are done,
+/// because they may borrow the caller's frame. A cancellation of the waiting task during this
+/// is remembered and re-raised after.
+inline Task<void> cancel_owned_and_wait(std::vector<TaskStateBase*> owned) {
+  std::optional<std::string> cancel_msg;
+  for (;;) {
+    std::vector<TaskStateBase*> pending;
+    for (auto* c : owned)
+      if (!c->done()) pending.push_back(c);
+    if (pending.empty()) break;
+    for (auto* c : pending) c->cancel();
+    bool got_cancel = false;
+    try {
+      MultiWait w(std::move(pending), MultiWait::Mode::AllCompleted);
+      co_await w;
+    } catch (const CancelledError& e) {
+      got_cancel = true;
+      cancel_msg = e.message();
+    }
+    (void)got_cancel;
+  }
+  for (auto* c : owned) c->mark_retrieved();
+  if (cancel_msg) throw CancelledError(*cancel_msg);
+}
+
+/// gather's registration, made when gather() is called: one MultiWait for up to `n` children.
+inline std::unique_ptr<MultiWait> gather_waiter(bool return_exceptions, std::size_t n) {
+  return std::make_unique<MultiWait>(return_exceptions ? MultiWait::Mode::GatherAll : MultiWait::Mode::Gather, n);
+}
+
+/// gather's waiting, shared by the tuple and range forms: until every child is done (or, without
+/// return_exceptions, the first fails); on a failure the children gather created are cancelled
+/// and awaited before the failure propagates; a cancelled gather raises CancelledError.
+inline Task<void> gather_wait(std::unique_ptr<MultiWait> w, std::vector<bool> owned) {
+  MultiWait& wait = *w;  // (GCC 12 would copy the operand of `co_await *w`)
+  co_await wait;
+  if (TaskStateBase* bad = w->first_error()) {
+    const auto& kids = w->children();
+    std::vector<TaskStateBase*> mine;
+    for (std::size_t i = 0; i < kids.size(); ++i)
+      if (owned[i]) mine.push_back(kids[i]);
+    co_await cancel_owned_and_wait(std::move(mine));
+    bad->mark_retrieved();
+    std::exception_ptr e = bad->cancelled() ? std::make_exception_ptr(CancelledError(bad->cancel_message()))
+                                            : bad->error_ptr();
+    std::rethrow_exception(e);
+  }
+  // Cancelled: the children were cancelled with the task's message, and the CancelledError
+  // carries it (Python raises the cancelled child's error, made with that message).
+  if (w->cancel_requested()) require_task("asyncio.gather()").throw_cancelled();
+}
+
+template <bool RE, std::size_t... I, class... H>
+auto gather_collect(const std::array<bool, sizeof...(H)>& owned, std::index_sequence<I...>, H&... hs) {
+  if constexpr (RE)
+    return std::tuple<Result<gather_value_t<typename H::value_type>>...>{gather_result(hs, owned[I])...};
+  else
+    return std::tuple<gather_value_t<typename H::value_type>...>{gather_take(hs, owned[I])...};
+}
+
+template <bool RE, class... H>
+Task<std::conditional_t<RE, std::tuple<Result<gather_value_t<typename H::value_type>>...>,
+                        std::tuple<gather_value_t<typename H::value_type>...>>>
+gather_handles(std::unique_ptr<MultiWait> w, std::array<bool, sizeof...(H)> owned, H... hs) {
+  std::vector<bool> owned_v(owned.begin(), owned.end());
+  co_await gather_wait(std::move(w), std::move(owned_v));
+  co_return gather_collect<RE>(owned, std::index_sequence_for<H...>{}, hs...);
+}
+
+template <bool RE, class T>
+Task<std::vector<std::conditional_t<RE, Result<gather_value_t<T>>, gather_value_t<T>>>> gather_range(
+    std::unique_ptr<MultiWait> w, std::vector<TaskHandle<T>> hs, std::vector<bool> owned) {
+  co_await gather_wait(std::move(w), owned);
+  std::vector<std::conditional_t<RE, Result<gather_value_t<T>>, gather_value_t<T>>> out;
+  out.reserve(hs.size());
+  if constexpr (!std::is_same_v<typename decltype(out)::value_type, bool>)  // (vector<bool>: bits)
+    advise_huge(out.data(), out.capacity() * sizeof(out[0]));
+  for (std::size_t i = 0; i < hs.size(); ++i) {
+    // Each handle is dropped right after its result is taken, while its task is in cache (a
+    // million-task gather would otherwise walk every task once more to release them).
+    TaskHandle<T> h = std::move(hs[i]);
+    if constexpr (RE)
+      out.push_back(gather_result(h, owned[i]));
+    else
+      out.push_back(gather_take(h, owned[i]));
+  }
+  co_return out;
+}
+
+/// Schedules the arguments in argument order (a braced list is evaluated left to right; a
+/// function's argument list is not, and GCC evaluates it right to left), then registers on them.
+template <bool RE, class... A>
+auto gather_args(A&&... aws) {
+  std::tuple<decltype(to_handle(std::forward<A>(aws)))...> hs{to_handle(std::forward<A>(aws))...};
+  return std::apply(
+      [](auto&... h) {
+        auto w = gather_waiter(RE, sizeof...(A));
+        (w->add_child(h.state_ptr()), ...);
+        return gather_handles<RE>(std::move(w), std::array<bool, sizeof...(A)>{owned_v<A>...}, std::move(h)...);
+      },
+      hs);
+}
+
+template <class R>
+concept GatherRange = std::ranges::input_range<R> && !Awaitable<R> &&
+                      (is_task<std::ranges::range_value_t<R>>::value ||
+                       is_task_handle<std::ranges::range_value_t<R>>::value);
+
+template <bool RE, class R>
+auto gather_from_range(R&& r) {
+  using E = std::ranges::range_value_t<R>;
+  using T = typename E::value_type;
+  std::vector<TaskHandle<T>> hs;
+  std::unique_ptr<MultiWait> w;
+  auto take = [&hs](auto&& e) {
+    if constexpr (is_task<E>::value)
+      hs.push_back(create_task(std::move(e)));
+    else
+      hs.push_back(e);
+  };
+  if constexpr (std::ranges::sized_range<R>) {
+    // One pass: each child is scheduled (or referenced) and registered on while in cache.
+    const auto n = static_cast<std::size_t>(std::ranges::size(r));
+    hs.reserve(n);
+    advise_huge(hs.data(), hs.capacity() * sizeof(TaskHandle<T>));
+    w = gather_waiter(RE, n);
+    for (auto&& e : r) {
+      take(e);
+      w->add_child(hs.back().state_ptr());
+    }
+  } else {
+    for (auto&& e : r) take(e);
+    w = gather_waiter(RE, hs.size());
+    for (auto& h : hs) w->add_child(h.state_ptr());
+  }
+  std::vector<bool> owned(hs.size(), is_task<E>::value);  // a range holds one kind
+  return gather_range<RE, T>(std::move(w), std::move(hs), std::move(owned));
+}
+}  // namespace detail
+
+/// Run awaitables concurrently; results in argument order as a tuple (void → None).
+/// Lazy Tasks (and other awaitables) are scheduled as tasks in argument order, and gather
+/// registers on every child, when it is called (as Python's); the result only waits. On the first
+/// exception, the tasks gather created are cancelled and awaited, then it propagates; tasks
+/// passed as TaskHandles keep running. Cancelling the gather cancels every child.
+template <class... A>
+  requires(!detail::GatherRange<A> && ...)
+auto gather(A&&... aws) {
+  return detail::gather_args<false>(std::forward<A>(aws)...);
+}
+/// gather(return_exceptions, ...): each element is a Result<T>; nothing is thrown for a child.
+template <class... A>
+  requires(!detail::GatherRange<A> && ...)
+auto gather(return_exceptions_t, A&&... aws) {
+  return detail::gather_args<true>(std::forward<A>(aws)...);
+}
+/// gather(range) of Task<T> (moved out of the range) or TaskHandle<T> → std::vector<T>.
+template <detail::GatherRange R>
+auto gather(R&& r) {
+  return detail::gather_from_range<false>(std::forward<R>(r));
+}
+template <detail::GatherRange R>
+auto gather(return_exceptions_t, R&& r) {
+  return detail::gather_from_range<true>(std::forward<R>(r));
+}
+
+// ------------------------------------------------------------------ wait
+
+/// wait()'s return_when (Python's asyncio.FIRST_COMPLETED, ...).
+enum ReturnWhen { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
+
+/// wait()'s result: `auto [done, pending] = co_await asyncio::wait(v);` (input order kept).
+template <class T>
+struct WaitResult {
+  std::vector<TaskHandle<T>> done;
+  std::vector<TaskHandle<T>> pending;
+};
+
+namespace detail {
+template <class T>
+Task<WaitResult<T>> wait_impl(std::vector<TaskHandle<T>> fs, std::optional<double> timeout, ReturnWhen rw) {
+  if (fs.empty()) throw ValueError("Set of Tasks/Futures is empty.");
+  if (rw != FIRST_COMPLETED && rw != FIRST_EXCEPTION && rw != ALL_COMPLETED)
+    throw ValueError("Invalid return_when value: " + std::to_string(static_cast<int>(rw)));
+  if (timeout && std::isnan(*timeout)) throw ValueError("wait(): timeout is NaN");
+  std::vector<TaskStateBase*> children;
+  for (auto& f : fs) children.push_back(f.state_ptr());
+  MultiWait::Mode mode = rw == ALL_COMPLETED     ? MultiWait::Mode::AllCompleted
+                         : rw == FIRST_COMPLETED ? MultiWait::Mode::FirstCompleted
+                                                 : MultiWait::Mode::FirstException;
+  MultiWait w(std::move(children), mode, timeout);
+  co_await w;
+  WaitResult<T> r;
+  for (auto& f : fs) (f.done() ? r.done : r.pending).push_back(f);
+  co_return r;
+}
+template <class V>
+auto wait_handles(V&& v) {
+  using E = std::ranges::range_value_t<V>;
+  using T = typename E::value_type;
+  std::vector<TaskHandle<T>> hs;
+  for (auto&& e : v) {
+    if constexpr (is_task<E>::value)
+      hs.push_back(create_task(std::move(e)));
+    else
+      hs.push_back(e);
+  }
+  return hs;
+}
+}  // namespace detail
+
+/// Wait for the tasks (lazy Tasks are scheduled first) until `return_when` holds or the timeout
+/// passes. Never raises on timeout, never cancels. ValueError on an empty set.
+template <detail::GatherRange V>
+auto wait(V&& fs, std::optional<double> timeout = std::nullopt, ReturnWhen return_when = ALL_COMPLETED) {
+  auto hs = detail::wait_handles(std::forward<V>(fs));
+  using T = typename decltype(hs)::value_type::value_type;
+  return detail::wait_impl<T>(std::move(hs), timeout, return_when);
+}
+template <detail::GatherRange V, detail::DurationLike D>
+auto wait(V&& fs, D timeout, ReturnWhen return_when = ALL_COMPLETED) {
+  return wait(std::forward<V>(fs), std::optional<double>(detail::to_seconds(timeout)), return_when);
+}
+template <detail::GatherRange V>
+auto wait(V&& fs, ReturnWhen return_when) {
+  return wait(std::forward<V>(fs), std::optional<double>(), return_when);
+}
+
+// ------------------------------------------------------------------ wait_for
+
+namespace detail {
+/// wait_for's coroutine: the inner result, or nullopt on timeout. The TimeoutError is thrown
+/// once, by WaitFor's await_resume in the caller's frame, not thrown here and rethrown there
+/// (each throw costs ~15k instructions of unwinding). The inner work is scheduled when this is
+/// first resumed, i.e. when the wait_for is awaited, as Python's wait_for coroutine does.
+template <class T, class A>
+Task<std::optional<typename Stored<T>::type>> wait_for_handle(A aw, double timeout) {
+  using S = typename Stored<T>::type;
+  if (std::isnan(timeout)) throw ValueError("wait_for(): timeout is NaN");
+  if constexpr (requires { { aw.done() } -> std::convertible_to<bool>; } && !requires { aw.state_ptr(); }) {
+    if (timeout <= 0 && aw.done()) {
+      // Python 3.11: a future already done is returned at once, whatever the timeout (a
+      // TaskHandle takes the path below, which does the same).
+      if constexpr (std::is_void_v<T>) {
+        co_await aw;
+        co_return S{};
+      } else if constexpr (std::is_reference_v<T>) {
+        T r = co_await aw;
+        co_return S(std::addressof(r));
+      } else {
+        T r = co_await aw;
+        co_return S(std::move(r));
+      }
+    }
+    if constexpr (requires { aw.cancel(); }) {
+      if (timeout <= 0) {
+        aw.cancel();  // Python: _cancel_and_wait(fut) on the future itself, then TimeoutError
+        co_return std::nullopt;
+      }
+    }
+  }
+  TaskHandle<T> fut = handle_of(std::move(aw));
+  auto* st = fut.state_ptr();
+  bool outer_cancelled = false;
+  std::string cancel_msg;
+  if (timeout > 0) {
+    try {
+      MultiWait w({st}, MultiWait::Mode::FirstCompleted, timeout);
+      co_await w;
+    } catch (const CancelledError& e) {
+      outer_cancelled = true;
+      cancel_msg = e.message();
+    }
+  }
+  if (!st->done()) {
+    // Timed out (or cancelled from outside): cancel the inner work and wait until it has finished.
+    st->cancel();
+    MultiWait w2({st}, MultiWait::Mode::AllCompleted);
+    co_await w2;
+    if (outer_cancelled) throw CancelledError(cancel_msg);
+    if (st->cancelled()) {
+      st->mark_retrieved();
+      co_return std::nullopt;
+    }
+  }
+  if constexpr (std::is_void_v<T>) {
+    task_result<T>(st, true);
+    co_return S{};
+  } else if constexpr (std::is_reference_v<T>) {
+    T r = task_result<T>(st, true);
+    co_return S(std::addressof(r));
+  } else {
+    co_return S(task_result<T>(st, true));
+  }
+}
+
+/// What wait_for returns: awaitable (throws TimeoutError on expiry), convertible to Task<T>.
+template <class T>
+class WaitFor {
+ public:
+  using S = typename Stored<T>::type;
+  using Inner = Task<std::optional<S>>;
+  explicit WaitFor(Inner t) noexcept : t_(std::move(t)) {}
+
+  struct Awaiter {
+    typename Inner::Awaiter inner;
+    bool await_ready() { return inner.await_ready(); }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) noexcept { return inner.await_suspend(h); }
+    T await_resume() {
+      std::optional<S> r = inner.await_resume();
+      if (!r) throw TimeoutError();
+      return Stored<T>::get(*r);
+    }
+  };
+  Awaiter operator co_await() & noexcept { return Awaiter{t_.operator co_await()}; }
+  Awaiter operator co_await() && noexcept { return Awaiter{std::move(t_).operator co_await()}; }
+  /// Lets `Task<T> t = wait_for(...)` and APIs taking a Task accept it.
+  operator Task<T>() && { return await_as_task<T, WaitFor>(std::move(*this)); }
+
+ private:
+  Inner t_;
+};
+
+/// Leaf awaitables (sleep, Lock/Semaphore acquire, Event.wait): their own awaiters, no user code
+/// runs inside them, they register with the task through suspend_on(), their Waiter::cancel()
+/// withdraws that registration, and abandon() does what their cancelled await_resume would do
+/// except throwing (so the awaiter may be dropped without an exception).
+template <class A>
+concept LeafAwaitable = requires(A& a) {
+  { a.abandon() } noexcept;
+};
+
+/// wait_for on a leaf awaitable: no inner task. The awaiter runs in the caller's task with a
+/// deadline beside it; at the deadline its registration is withdrawn and the caller resumes
+/// with TimeoutError, the only exception of the whole timeout. Python wraps even `sleep` in a
+/// task and raises CancelledError inside it first; with no user code in a leaf that difference
+/// cannot be observed, except that the caller resumes on the next loop iteration instead of
+/// after the three or four hops of Python's cancel-and-wait. As in Python, the deadline is
+/// armed before the awaitable starts, so of two equal deadlines the timeout fires first; an
+/// awaitable already completed (its wake-up scheduled) when the deadline fires keeps its result.
+template <class A>
+class WaitForLeaf {
+ public:
+  using T = await_result_t<A>;
+  WaitForLeaf(A aw, double timeout) noexcept : aw_(std::move(aw)), timeout_(timeout) {}
+  WaitForLeaf(WaitForLeaf&& o) noexcept : aw_(std::move(o.aw_)), timeout_(o.timeout_) {}
+  WaitForLeaf(const WaitForLeaf&) = delete;
+  ~WaitForLeaf() { disarm(); }
+
+  bool await_ready() {
+    if (std::isnan(timeout_)) throw ValueError("wait_for(): timeout is NaN");
+    if (timeout_ <= 0) return false;  // already expired: the awaitable is never started (Python 3.11)
+    return aw_.await_ready();
+  }
+  void await_suspend(std::coroutine_handle<> h) {
+    task_ = &require_task("asyncio.wait_for()");
+    if (timeout_ <= 0) {
+      timed_out_ = true;
+      task_->yield_now(h);
+      return;
+    }
+    loop_ = task_->loop();
+    timer_.owner = this;
+    timer_.run_ = &WaitForLeaf::fired;
+    loop_->add_timer(&timer_, loop_->time() + timeout_);
+    aw_.await_suspend(h);
+    inner_ = task_->waiter_;  // null when it did not register (sleep(0) only yields)
+    if (!inner_) disarm();
+  }
+  T await_resume() {
+    disarm();
+    if (timed_out_) {
+      if (inner_) aw_.abandon();
+      task_->check_cancel();  // a cancellation that arrived after the deadline still wins
+      throw TimeoutError();
+    }
+    return aw_.await_resume();
+  }
+  /// Lets `Task<T> t = wait_for(...)` and APIs taking a Task accept it.
+  operator Task<T>() && { return await_as_task<T, WaitForLeaf>(std::move(*this)); }
+
+ private:
+  struct Timer : TimerNode {
+    WaitForLeaf* owner = nullptr;
+  };
+  static void fired(Runnable* r, bool discard) {
+    if (discard) return;
+    auto* self = static_cast<Timer*>(r)->owner;
+    // Still registered (not already woken by its own completion or a cancellation)?
+    if (self->task_->waiter_ == self->inner_ && self->inner_->cancel()) self->timed_out_ = true;
+  }
+  void disarm() noexcept {
+    if (timer_.in_heap()) loop_->remove_timer(&timer_);
+    timer_.unlink();
+  }
+
+  A aw_;
+  double timeout_;
+  Timer timer_;
+  TaskStateBase* task_ = nullptr;
+  EventLoop* loop_ = nullptr;
+  Waiter* inner_ = nullptr;
+  bool timed_out_ = false;
+};
+}  // namespace detail
+
+/// Await `aw` (a Task, TaskHandle or any awaitable) for at most `timeout`. On expiry the inner
+/// work is cancelled and awaited, then TimeoutError is thrown. Cancelling the wait_for cancels
+/// the inner work. `std::nullopt` means no timeout. (Python 3.11's implementation: the inner
+/// work runs as its own task, scheduled when the wait_for is awaited.) The result is awaitable
+/// and converts to Task<T>.
+template <class A, detail::DurationLike D>
+auto wait_for(A&& aw, D timeout) {
+  using T = detail::arg_result_t<A>;
+  if constexpr (detail::LeafAwaitable<std::remove_cvref_t<A>> && !std::is_lvalue_reference_v<A>)
+    return detail::WaitForLeaf<std::remove_cvref_t<A>>(std::move(aw), detail::to_seconds(timeout));
+  else
+    return detail::WaitFor<T>(
+        detail::wait_for_handle<T>(detail::take_arg(std::forward<A>(aw)), detail::to_seconds(timeout)));
+}
+template <class A>
+auto wait_for(A&& aw, std::optional<double> timeout) -> Task<detail::arg_result_t<A>> {
+  using T = detail::arg_result_t<A>;
+  if (timeout) return wait_for(std::forward<A>(aw), *timeout);
+  if constexpr (detail::is_task<std::remove_cvref_t<A>>::value)
+    return std::move(aw);
+  else
+    return detail::await_as_task<T, std::remove_cvref_t<A>>(std::forward<A>(aw));
+}
+
+// ------------------------------------------------------------------ run_until_complete
+
+namespace detail {
+struct StopNode final : CompletionNode {
+  EventLoop* loop = nullptr;
+  static void run(Runnable* r, bool discard) {
+    if (!discard) static_cast<StopNode*>(r)->loop->stop();
+  }
+  ~StopNode() { unlink(); }
+};
+}  // namespace detail
+
+template <class T>
+T EventLoop::run_until_complete_impl(const TaskHandle<T>& h, bool move_out) {
+  detail::StopNode node;
+  node.loop = this;
+  node.run_ = &detail::StopNode::run;
+  h.state_ptr()->add_completion(&node);
+  run_forever();
+  if (!h.done()) throw RuntimeError("Event loop stopped before Future completed.");
+  if constexpr (std::is_void_v<T>) {
+    h.result();
+  } else {
+    // A handle the caller holds keeps its result (Python: run_until_complete(task) and a later
+    // task.result() give the same value); only the task made here for a Task gives it up.
+    return detail::task_result<T>(h.state_ptr(), move_out);
+  }
+}
+template <class T>
+T EventLoop::run_until_complete(Task<T> x) {
+  if (closed_) throw RuntimeError("Event loop is closed");
+  if (running_) throw RuntimeError("This event loop is already running");
+  return run_until_complete_impl(create_task(std::move(x)), true);
+}
+template <class T>
+T EventLoop::run_until_complete(const TaskHandle<T>& x) {
+  if (closed_) throw RuntimeError("Event loop is closed");
+  if (running_) throw RuntimeError("This event loop is already running");
+  if (!x) throw RuntimeError("run_until_complete: empty TaskHandle");
+  return run_until_complete_impl(x, false);
+}
+
+}  // namespace asyncio
