@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <coroutine>
+#include <cstring>
 #include <exception>
 #include <type_traits>
 #include <utility>
@@ -31,7 +32,7 @@ namespace detail {
 // prefixed_frame_alloc), so create_task() needs no second allocation: the state is built there.
 
 struct PromiseBase {
-  PromiseBase(const char* file, unsigned line, const char* fn) noexcept {
+  PromiseBase(const char* file, unsigned line, const char* fn) noexcept : child_slot_(nullptr) {
     if (tl_track_origins && g_origin_hooks.track) g_origin_hooks.track(this, file, line, fn);
   }
   ~PromiseBase() {
@@ -42,13 +43,21 @@ struct PromiseBase {
     return g_tracked_frames.load(std::memory_order_relaxed) != 0 ? g_origin_hooks.origin_of(this) : nullptr;
   }
 
-  // The promise is these two pointers and the outcome: 24 bytes for Task<void>.
+  // The promise is these two words and, but for Task<void>, the outcome: 16 bytes for Task<void>.
   std::coroutine_handle<> continuation_;
   // While this frame is suspended in `co_await child_task`: the awaiter's handle of that child
   // (null otherwise). Destruction walks these links down and destroys the chain innermost
   // first, one frame at a time (destroy_task_frame), so it uses constant stack as resumption
   // does; destroying each frame from its parent's awaiter would recurse once per level.
-  std::coroutine_handle<>* child_slot_ = nullptr;
+  //
+  // For Task<void> the same word holds, once the coroutine has ended, how it ended: its
+  // exception (TaskPromise<void> begins and ends that member). A frame suspended on a child has
+  // not ended and one that ended awaits nothing, so the two are never live at once.
+  union {
+    std::coroutine_handle<>* child_slot_;
+    std::exception_ptr void_error_;
+  };
+  static_assert(sizeof(std::exception_ptr) == sizeof(void*), "void_error_ shares child_slot_'s word");
 
   // Lazy start. (Nothing records that a frame started: a Task gives its frame up before it is
   // first resumed, so a Task still holding one holds a frame that never ran.)
@@ -83,28 +92,16 @@ struct TaskPromise : PromiseBase {
   void return_value(U&& v) {
     outcome_.set_value(std::forward<U>(v));
   }
+  bool has_exception() const noexcept { return outcome_.has_exception(); }
+  const std::exception_ptr& exception() const noexcept { return outcome_.exception(); }
+  decltype(auto) take() { return outcome_.take(); }
 };
 
-/// A void coroutine's outcome: only the exception (reaching final_suspend without one means it
-/// returned), so `Task<void>` frames are 8 bytes smaller than with Outcome<void>.
-class VoidOutcome {
- public:
-  void set_value() noexcept {}
-  void set_exception(std::exception_ptr e) noexcept { e_ = std::move(e); }
-  bool has_exception() const noexcept { return static_cast<bool>(e_); }
-  const std::exception_ptr& exception() const noexcept { return e_; }
-  void take() const {
-    if (e_) std::rethrow_exception(e_);
-  }
-
- private:
-  std::exception_ptr e_;
-};
-
+/// A void coroutine keeps only how it ended (reaching final_suspend without an exception means it
+/// returned), and keeps it in PromiseBase's second word (see child_slot_): a Task<void> promise
+/// is 16 bytes.
 template <>
 struct TaskPromise<void> : PromiseBase {
-  VoidOutcome outcome_;
-
   static void* operator new(std::size_t n) { return prefixed_frame_alloc<task_prefix_bytes<void>>(n); }
   static void operator delete(void* p, std::size_t n) noexcept {
     prefixed_frame_free<task_prefix_bytes<void>>(p, n);
@@ -113,9 +110,24 @@ struct TaskPromise<void> : PromiseBase {
   TaskPromise(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE(),
               const char* fn = __builtin_FUNCTION()) noexcept
       : PromiseBase(file, line, fn) {}
+  ~TaskPromise() {
+    if (has_exception()) void_error_.~exception_ptr();
+  }
   Task<void> get_return_object() noexcept;
-  void unhandled_exception() noexcept { outcome_.set_exception(std::current_exception()); }
-  void return_void() noexcept { outcome_.set_value(); }
+  // (The body ended: no child is awaited, the word is free.)
+  void unhandled_exception() noexcept { ::new (static_cast<void*>(&void_error_)) std::exception_ptr(std::current_exception()); }
+  void return_void() noexcept {}
+  /// The word is null until an exception is stored (child_slot_ is null whenever that happens;
+  /// a stored exception_ptr is never null).
+  bool has_exception() const noexcept {
+    void* w;
+    std::memcpy(&w, static_cast<const void*>(&child_slot_), sizeof w);
+    return w != nullptr;
+  }
+  const std::exception_ptr& exception() const noexcept { return void_error_; }
+  void take() const {
+    if (has_exception()) std::rethrow_exception(void_error_);
+  }
 };
 
 /// The PromiseBase of a Task frame (every TaskPromise<T> starts with it; its place in the frame
@@ -128,6 +140,10 @@ inline PromiseBase& task_promise_of(std::coroutine_handle<> h) noexcept {
 /// own, ...), the whole chain below it: innermost first, as recursive destruction would, but in
 /// a loop, so a chain a million awaits deep needs no more stack than one.
 inline void destroy_task_frame(std::coroutine_handle<> h) noexcept {
+  if (h.done()) {  // it ended, so it awaits nothing (and a Task<void>'s word holds its exception)
+    h.destroy();
+    return;
+  }
   PromiseBase* const top = &task_promise_of(h);
   PromiseBase* p = top;
   while (p->child_slot_) p = &task_promise_of(*p->child_slot_);  // down to the innermost
@@ -193,9 +209,9 @@ class [[nodiscard]] Task {
     T await_resume() {
       if (parent) parent->child_slot_ = nullptr;
       if constexpr (std::is_void_v<T>) {
-        promise().outcome_.take();
+        promise().take();
       } else {
-        return promise().outcome_.take();
+        return promise().take();
       }
     }
     promise_type& promise() const noexcept { return handle_type::from_address(h.address()).promise(); }

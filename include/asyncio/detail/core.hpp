@@ -302,7 +302,7 @@ class TaskStateBase : public Runnable {
  public:
   // One pool block holds this state and, prefix_bytes_ after it, the coroutine frame (the
   // frame's promise reserves the room when the coroutine is called; see TaskPromise). 96 bytes:
-  // with the 24-byte Task<void> promise, a task sleeping in `co_await sleep(d)` is one 240-byte block.
+  // with the 16-byte Task<void> promise, a task sleeping in `co_await sleep(d)` is one 224-byte block.
   std::coroutine_handle<> resume_point_;
   Waiter* waiter_ = nullptr;
   List done_list_;

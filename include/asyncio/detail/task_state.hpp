@@ -73,8 +73,8 @@ class TaskState final : public TaskStateLayout<T> {
   void collect_result() {
     auto h = handle_type::from_address(this->frame_address());
     auto& p = h.promise();
-    if (p.outcome_.has_exception()) {
-      const std::exception_ptr& e = p.outcome_.exception();
+    if (p.has_exception()) {
+      const std::exception_ptr& e = p.exception();
       this->set_exception(e, is_cancelled_error(e) ? State::Cancelled : State::Failed);
       this->must_cancel_ = false;
     } else if (this->must_cancel_) {
