@@ -289,7 +289,6 @@ class StreamState final : public Runnable {
     rerr_ = std::move(e);
     wake_reader();
   }
-  bool fed() const noexcept { return fed_; }
   void release() noexcept {
     if (--refs_ == 0) {
       finalize(nullptr);
