@@ -125,7 +125,27 @@ class InvalidURL : public ClientError, public asyncio::ValueError {
  public:
   explicit InvalidURL(const std::string& url_)
       : std::runtime_error(url_), ClientError(url_), asyncio::ValueError(url_), url(url_) {}
+  /// what() is "<url> - <description>", as aiohttp 3.10's.
+  InvalidURL(const std::string& url_, const std::string& description)
+      : std::runtime_error(url_ + " - " + description), ClientError(url_ + " - " + description),
+        asyncio::ValueError(url_ + " - " + description), url(url_) {}
   std::string url;
+};
+/// A redirect's Location that does not parse as a URL (aiohttp 3.10's name; 3.8 raised InvalidURL).
+class InvalidUrlRedirectClientError : public InvalidURL {
+ public:
+  explicit InvalidUrlRedirectClientError(const std::string& url_)
+      : std::runtime_error(url_ + " - Server attempted redirecting to a location that does not look like a URL"),
+        InvalidURL(url_, "Server attempted redirecting to a location that does not look like a URL") {}
+};
+/// A redirect to a scheme other than http/https (ftp:, mailto:, javascript:): aiohttp 3.10's
+/// name. Differs: it is an InvalidURL, so both a ClientError (as 3.10's) and a ValueError (3.8
+/// raised a plain ValueError "Can redirect only to http or https"); catching either works.
+class NonHttpUrlRedirectClientError : public InvalidURL {
+ public:
+  explicit NonHttpUrlRedirectClientError(const std::string& url_)
+      : std::runtime_error(url_ + " - Can redirect only to http or https"),
+        InvalidURL(url_, "Can redirect only to http or https") {}
 };
 /// The body broke off, was larger than the session's `max_body_size`, or decoded to more than its
 /// `max_decompress_size` (aiohttp.ClientPayloadError).

@@ -14,6 +14,7 @@ Routes:
   /delay/<ms>             200 "ok" after <ms> milliseconds
   /status/<n>[/<path>]    status n with "Location: /ok" (or /<path>; "/localhost/<path>" is
                           http://localhost:<port>/<path>) and the body "status <n>" (none for 304)
+  /location/<hex>         302 whose Location is the bytes <hex> spells (any bytes at all)
   /echo                   200 "<method> <Authorization or -> <body>"
   /loop                   302 "Location: /loop", forever
   /bad-status/<k>         a malformed status line (k indexes BAD_STATUS), then the connection closes
@@ -99,6 +100,8 @@ def route(c, method, path, headers, body):
             loc = "http://localhost:%d/%s" % (c.getsockname()[1], loc[len("/localhost/"):])
         text = b"" if n == 304 else b"status %d" % n
         return send(c, n, text, [(b"Location", loc.encode())], reason=b"Whatever")
+    if name == "location":
+        return send(c, 302, b"", [(b"Location", bytes.fromhex(parts[1]))], reason=b"Found")
     if name == "echo":
         auth = headers.get("authorization", "-").encode()
         return send(c, 200, method.encode() + b" " + auth + b" " + body)

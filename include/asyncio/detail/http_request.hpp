@@ -218,7 +218,7 @@ inline std::string origin_of(const std::string& url) {
 inline void next_hop(const SessionOptions& so, RequestOptions& ro, asyncio::http::Headers& headers, std::string& method,
                      int status, const std::string& from, const std::string& to, double elapsed) {
   std::string scheme = lower(to.substr(0, to.find(':')));
-  if (scheme != "http" && scheme != "https") throw ValueError("Can redirect only to http or https");
+  if (scheme != "http" && scheme != "https") throw asyncio::http::NonHttpUrlRedirectClientError(to);
   // For 301 and 302, mimic IE (POST becomes GET); 303 makes anything but HEAD a GET.
   if ((status == 303 && method != "HEAD") || ((status == 301 || status == 302) && method == "POST")) {
     method = "GET";
@@ -260,7 +260,7 @@ inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr
     if (ro.max_redirects > 0 && redirects >= ro.max_redirects)
       throw asyncio::http::TooManyRedirects(0, "", first_url);
     std::string to = t->redirect_url();  // the Location, resolved by curl
-    if (to.empty()) throw asyncio::http::InvalidURL(t->headers().get("Location", ""));
+    if (to.empty()) throw asyncio::http::InvalidUrlRedirectClientError(t->headers().get("Location", ""));
     next_hop(*so, ro, headers, method, t->status(), t->request_url_, to, loop.time() - started);
     t.reset();  // gives its easy handle back for the next hop
     t = prepare(m, *so, method, to, ro, headers);

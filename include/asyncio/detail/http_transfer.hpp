@@ -759,6 +759,15 @@ inline bool Transfer::header_line(std::string_view line) {
     finish_headers();
     return true;
   }
+  // aiohttp's parser (llhttp) refuses control characters in a header line: ClientResponseError
+  // 400 "Invalid header value char" (a Location carrying one is never followed).
+  for (char ch : content) {
+    auto u = static_cast<unsigned char>(ch);
+    if ((u < 0x20 && u != '\t') || u == 0x7f) {
+      bad_header_ = "Invalid header value char";
+      return false;
+    }
+  }
   if ((line[0] == ' ' || line[0] == '\t') && !headers_.empty()) {  // obsolete line folding
     headers_.append_to_last(" " + trim(line));
     return true;
@@ -773,6 +782,7 @@ inline void Transfer::finish_headers() {
   headers_done_ = true;
   char* eff = nullptr;
   if (curl_easy_getinfo(easy_, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) url_ = eff;
+  url_ = url_.substr(0, url_.find('#'));  // aiohttp's response url has no fragment
   if (auto ce = headers_.get("Content-Encoding"))
     decoding_ = auto_decompress_ && !ce->empty() && !Headers::iequals(*ce, "identity");
   notify();
