@@ -12,7 +12,7 @@ mkdir -p build
 passed=0; failed=0; status=0
 run_tree() {  # name, cxx, build type, sanitize, [ctest filter], [build targets]
   local name=$1 cxx=$2 type=$3 san=$4 filter=${5:-} targets=${6:-}
-  local dir=build/$name
+  local dir=build/$name t0=$SECONDS
   echo "== [$name] configure + build ($cxx, $type${san:+, sanitize=$san})"
   cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE="$type" \
         -DASYNCIO_SANITIZE="$san" -DASYNCIO_BUILD_TESTS=ON -DASYNCIO_BUILD_EXAMPLES=ON \
@@ -23,10 +23,11 @@ run_tree() {  # name, cxx, build type, sanitize, [ctest filter], [build targets]
     echo "== [$name] BUILD FAILED (full log: $dir.build.log)"
     failed=$((failed+1)); status=1; return
   fi
-  echo "== [$name] ctest"
-  local out
+  echo "== [$name] ctest (built in $((SECONDS - t0)) s)"
+  local out t1=$SECONDS
   out=$(cd "$dir" && ctest -j "$JOBS" --output-on-failure ${filter:+-R "$filter"} 2>&1)
   local rc=$?
+  echo "== [$name] ctest took $((SECONDS - t1)) s"
   echo "$out" | grep -E "tests passed|Failed|\*\*\*|Timeout" | tail -40
   # What a failing test printed (ctest shows it right after the test's ***Failed line).
   [ $rc -ne 0 ] && echo "$out" | grep -E -A50 "\*\*\*(Failed|Exception|Timeout)|Timeout\b" | head -250
@@ -52,5 +53,6 @@ if python3 bench/run.py --smoke >build/bench-smoke.log 2>&1; then
 else
   failed=$((failed+1)); status=1; tail -30 build/bench-smoke.log
 fi
+echo "== total $SECONDS s"
 echo "test: $passed passed, $failed failed"
 exit $status
