@@ -475,18 +475,28 @@ class ClientSession {
   ~ClientSession() { destroy(); }
 
   /// Any method: `request("OPTIONS", url, {...})`.
-  RequestContextManager request(std::string method, std::string url, RequestOptions opts = {});
-  RequestContextManager get(std::string url, RequestOptions opts = {}) { return request("GET", std::move(url), std::move(opts)); }
-  RequestContextManager post(std::string url, RequestOptions opts = {}) { return request("POST", std::move(url), std::move(opts)); }
-  RequestContextManager put(std::string url, RequestOptions opts = {}) { return request("PUT", std::move(url), std::move(opts)); }
-  RequestContextManager patch(std::string url, RequestOptions opts = {}) { return request("PATCH", std::move(url), std::move(opts)); }
-  RequestContextManager delete_(std::string url, RequestOptions opts = {}) { return request("DELETE", std::move(url), std::move(opts)); }
-  RequestContextManager head(std::string url, RequestOptions opts = {}) {
+  RequestContextManager request(std::string method, std::string url, RequestOptions opts);
+  // Overloads rather than `= {}` defaults: a defaulted RequestOptions would be a temporary of the
+  // caller's co_await full-expression, which GCC 12 destroys twice (README "GCC 12 and coroutines").
+  RequestContextManager request(std::string method, std::string url) { return request(std::move(method), std::move(url), RequestOptions{}); }
+  RequestContextManager get(std::string url) { return get(std::move(url), RequestOptions{}); }
+  RequestContextManager get(std::string url, RequestOptions opts) { return request("GET", std::move(url), std::move(opts)); }
+  RequestContextManager post(std::string url) { return post(std::move(url), RequestOptions{}); }
+  RequestContextManager post(std::string url, RequestOptions opts) { return request("POST", std::move(url), std::move(opts)); }
+  RequestContextManager put(std::string url) { return put(std::move(url), RequestOptions{}); }
+  RequestContextManager put(std::string url, RequestOptions opts) { return request("PUT", std::move(url), std::move(opts)); }
+  RequestContextManager patch(std::string url) { return patch(std::move(url), RequestOptions{}); }
+  RequestContextManager patch(std::string url, RequestOptions opts) { return request("PATCH", std::move(url), std::move(opts)); }
+  RequestContextManager delete_(std::string url) { return delete_(std::move(url), RequestOptions{}); }
+  RequestContextManager delete_(std::string url, RequestOptions opts) { return request("DELETE", std::move(url), std::move(opts)); }
+  RequestContextManager head(std::string url) { return head(std::move(url), RequestOptions{}); }
+  RequestContextManager head(std::string url, RequestOptions opts) {
     if (!opts.allow_redirects) return request("HEAD", std::move(url), std::move(opts));
     opts.allow_redirects = false;  // aiohttp: head() does not follow redirects by default
     return request("HEAD", std::move(url), std::move(opts));
   }
-  RequestContextManager options(std::string url, RequestOptions opts = {}) { return request("OPTIONS", std::move(url), std::move(opts)); }
+  RequestContextManager options(std::string url) { return options(std::move(url), RequestOptions{}); }
+  RequestContextManager options(std::string url, RequestOptions opts) { return request("OPTIONS", std::move(url), std::move(opts)); }
 
   /// Close every connection; requests still in flight fail with ClientConnectionError. Idempotent.
   Task<void> close() {
