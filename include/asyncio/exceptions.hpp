@@ -103,6 +103,44 @@ class BrokenPipeError : public ConnectionError {
       : std::runtime_error(what), ConnectionError(EPIPE, what) {}
 };
 
+/// Python's OSError subclasses for files (raised by files.hpp, as Python's open() raises them).
+class FileNotFoundError : public OSError {
+ public:
+  explicit FileNotFoundError(const std::string& what) : std::runtime_error(what), OSError(ENOENT, what) {}
+};
+class FileExistsError : public OSError {
+ public:
+  explicit FileExistsError(const std::string& what) : std::runtime_error(what), OSError(EEXIST, what) {}
+};
+class PermissionError : public OSError {
+ public:
+  PermissionError(int err, const std::string& what) : std::runtime_error(what), OSError(err, what) {}
+};
+class IsADirectoryError : public OSError {
+ public:
+  explicit IsADirectoryError(const std::string& what) : std::runtime_error(what), OSError(EISDIR, what) {}
+};
+class NotADirectoryError : public OSError {
+ public:
+  explicit NotADirectoryError(const std::string& what) : std::runtime_error(what), OSError(ENOTDIR, what) {}
+};
+
+namespace detail {
+/// Throws the OSError subclass Python picks for `err` ("[Errno N] strerror: context").
+[[noreturn]] inline void raise_file_error(int err, const std::string& context) {
+  std::string what = OSError::format(err, context);
+  switch (err) {
+    case ENOENT: throw FileNotFoundError(what);
+    case EEXIST: throw FileExistsError(what);
+    case EACCES:
+    case EPERM: throw PermissionError(err, what);
+    case EISDIR: throw IsADirectoryError(what);
+    case ENOTDIR: throw NotADirectoryError(what);
+    default: throw OSError(err, what);
+  }
+}
+}  // namespace detail
+
 /// A Future/Task was in the wrong state for the operation (result() before done, set twice…).
 class InvalidStateError : public virtual std::runtime_error {
  public:
