@@ -96,6 +96,17 @@ TEST_CASE("the current task's call stack: innermost frame first, named from the 
   CHECK(g_seen->future->get_name() == "Task-1");
 }
 
+// tools/gdb/asyncio.py reads a frame's child link 16 bytes into the frame (the promise follows
+// the resume and destroy pointers, with both compilers): keep that true.
+TEST_CASE("a Task frame's promise sits 16 bytes into the frame (what the gdb commands assume)") {
+  auto t = graph_inner();
+  auto h = t.release();  // (never run: destroyed below)
+  asyncio::detail::PromiseBase* p = &h.promise();
+  CHECK(reinterpret_cast<char*>(p) == static_cast<char*>(h.address()) + 16);
+  CHECK(reinterpret_cast<char*>(&p->child_slot_) == static_cast<char*>(h.address()) + 24);
+  h.destroy();
+}
+
 TEST_CASE("debug mode names frames with their file and line") {
   g_seen.reset();
   asyncio::run(graph_root(), {.debug = true});
