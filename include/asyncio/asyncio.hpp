@@ -17,3 +17,4 @@
 #include "threads.hpp"
 #include "streams.hpp"
 #include "subprocess.hpp"
+#include "graph.hpp"

@@ -108,6 +108,7 @@ struct FutureAwaiter final : Waiter {
     st->add_callback(&node);
     task->suspend_on(this, h);
   }
+  void describe(std::string& out, double) const override { out += "Future"; }
   /// Python: cancelling the task cancels the future it awaits.
   bool cancel() noexcept override {
     try {

@@ -80,6 +80,7 @@ struct SemaphoreWaiter final : Waiter, ListNode {
   void await_suspend(std::coroutine_handle<> h);
   bool await_resume();
   bool cancel() noexcept override;
+  void describe(std::string& out, double now) const override;
   /// wait_for's leaf protocol: cancel() withdrew it before any permit was granted.
   void abandon() noexcept { resumed = true; }
 };
@@ -181,6 +182,10 @@ inline void SemaphoreWaiter::await_suspend(std::coroutine_handle<> h) {
   suspended = true;
   sem->waiters_.push_back(this);
   task->suspend_on(this, h);
+}
+inline void SemaphoreWaiter::describe(std::string& out, double) const {
+  out += "Semaphore.acquire()";
+  describe_position(out, this, sem->waiters_);
 }
 inline bool SemaphoreWaiter::cancel() noexcept {
   if (!linked()) return false;  // already granted: the wake-up is scheduled

@@ -5,6 +5,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -13,6 +15,7 @@
 
 #include "detail/wait.hpp"
 #include "events.hpp"
+#include "graph.hpp"
 #include "tasks.hpp"
 
 namespace asyncio {
@@ -24,6 +27,10 @@ struct RunOptions {
   /// it wins either way (Python's asyncio.run(debug=None | True | False)).
   std::optional<bool> debug = std::nullopt;
   bool virtual_time = false;  // virtual clock (testing.hpp): sleeps finish at once
+  /// A signal (e.g. SIGUSR1) on which the loop prints pstree() (graph.hpp) to stderr at its next
+  /// iteration: `kill -USR1 <pid>` shows where every task is. 0: none, unless the environment
+  /// says ASYNCIO_DUMP_SIGNAL=USR1 (a name without SIG, or a number).
+  int dump_signal = 0;
 };
 
 /// Options of Runner (Python 3.11's Runner(debug=None, loop_factory=None)).
@@ -35,6 +42,21 @@ struct RunnerOptions {
 };
 
 namespace detail {
+/// ASYNCIO_DUMP_SIGNAL: "USR1", "SIGUSR1" or a number; 0 when unset or unknown.
+inline int dump_signal_from_env() {
+  const char* v = std::getenv("ASYNCIO_DUMP_SIGNAL");
+  if (!v || !*v) return 0;
+  std::string s = v;
+  if (s.rfind("SIG", 0) == 0) s = s.substr(3);
+  if (s == "USR1") return SIGUSR1;
+  if (s == "USR2") return SIGUSR2;
+  if (s == "HUP") return SIGHUP;
+  if (s == "QUIT") return SIGQUIT;
+  if (s == "WINCH") return SIGWINCH;
+  char* end = nullptr;
+  long n = std::strtol(s.c_str(), &end, 10);
+  return end && *end == '\0' && n > 0 && n < NSIG ? static_cast<int>(n) : 0;
+}
 inline Task<void> wait_all(std::vector<TaskPtr> tasks) {
   std::vector<TaskStateBase*> v;
   for (auto& t : tasks) v.push_back(t.get());
@@ -125,6 +147,7 @@ class Runner {
     } fin{this};
     detail::cancel_all_tasks(*loop_);
     if (auto ex = loop_->take_default_executor()) ex->shutdown(true);
+    if (dump_signal_) loop_->remove_signal_handler(dump_signal_);
   }
   /// The runner's loop (created on first use). RuntimeError("Runner is closed") after close(),
   /// but a reference taken before stays valid (the closed loop lives as long as the Runner).
@@ -154,9 +177,17 @@ class Runner {
       if (opts_.debug) loop_->set_debug(*opts_.debug);
     }
     if (debug_) loop_->set_debug(*debug_);
+    dump_signal_ = opts_.dump_signal ? opts_.dump_signal : detail::dump_signal_from_env();
+    if (dump_signal_)
+      loop_->add_signal_handler(dump_signal_, [] {
+        std::string tree = pstree();
+        std::fprintf(stderr, "asyncio: pstree of pid %d\n%s", static_cast<int>(::getpid()), tree.c_str());
+        std::fflush(stderr);
+      });
     set_event_loop(loop_);
     state_ = State::Initialized;
   }
+  int dump_signal_ = 0;
   RunOptions opts_;
   std::function<std::shared_ptr<EventLoop>()> factory_;
   std::optional<bool> debug_;

@@ -159,6 +159,7 @@ struct ProcWait final : Waiter, ListNode {
     if (cancelled) task->throw_cancelled();
     task->check_cancel();
   }
+  void describe(std::string& out, double) const override { out += "Process.wait(), pid " + std::to_string(st->pid); }
   bool cancel() noexcept override {
     if (!linked()) return false;
     leave();

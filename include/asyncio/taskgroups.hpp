@@ -56,6 +56,7 @@ class TaskGroup {
   Task<bool> aexit(std::exception_ptr exc);
 
  private:
+  friend struct detail::GraphAccess;  // graph.hpp: a member task is awaited by the group's parent
   struct Node;
   struct MemberLink : detail::ListNode {
     Node* owner;
@@ -82,6 +83,10 @@ class TaskGroup {
       g->waiter_ = this;
       task->suspend_on(this, h);
     }
+    void describe(std::string& out, double) const override {
+      out += "TaskGroup, " + std::to_string(g->size()) + " tasks pending";
+    }
+    bool awaits(const detail::TaskStateBase* t) const noexcept override;
     bool cancel() noexcept override {
       if (!waiting) return false;
       waiting = false;
@@ -160,6 +165,12 @@ inline void TaskGroup::track(detail::TaskStateBase* t) {
   n->run_ = &Node::run;
   tasks_.push_back(&n->member);
   t->add_completion(n);  // a done callback (call_soon), as task.add_done_callback
+}
+
+inline bool TaskGroup::CompletedWaiter::awaits(const detail::TaskStateBase* t) const noexcept {
+  for (auto* p = g->tasks_.sentinel()->next_; p != g->tasks_.sentinel(); p = p->next_)
+    if (static_cast<MemberLink*>(p)->owner->task.get() == t) return true;
+  return false;
 }
 
 inline void TaskGroup::Node::run(detail::Runnable* r, bool discard) {

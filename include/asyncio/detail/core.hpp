@@ -64,10 +64,26 @@ inline std::atomic<std::size_t> g_tracked_frames{0};
 /// returns false when the waiter already completed (the task's wake-up is already scheduled).
 struct Waiter {
   virtual bool cancel() noexcept = 0;
+  /// For asyncio/graph.hpp (capture_call_graph, ps, pstree), called only when someone asks:
+  /// what the task waits on, in a few words ("sleep, 1.250 s left"); `now` is the loop's time.
+  virtual void describe(std::string& out, double now) const { (void)now; out += "?"; }
+  /// Whether this waiter waits for `t` to finish (await on a task, gather, wait, a TaskGroup's
+  /// exit): how graph.hpp finds who a task is awaited by.
+  virtual bool awaits(const TaskStateBase* t) const noexcept { (void)t; return false; }
 
  protected:
   ~Waiter() = default;
 };
+
+/// ", position k of n" for a node queued in `l` (graph.hpp's descriptions of queued waiters).
+inline void describe_position(std::string& out, const ListNode* node, const List& l) {
+  std::size_t k = 0, n = 0;
+  for (const ListNode* p = l.sentinel()->next_; p != l.sentinel(); p = p->next_) {
+    ++n;
+    if (p == node) k = n;
+  }
+  if (k) out += ", position " + std::to_string(k) + " of " + std::to_string(n);
+}
 
 /// A deadline in the loop's timer heap. When due it moves to the ready queue and runs there.
 struct TimerNode : Runnable {
@@ -192,7 +208,11 @@ inline std::size_t remove_callback(List& lst, std::uint64_t id) noexcept {
 
 /// State shared by every scheduled task (Python's Task object minus the coroutine's result).
 /// Reached by users through TaskPtr / TaskHandle<T>; the methods above the line are public API.
+struct GraphAccess;  // asyncio/graph.hpp's reader of tasks, frames and waiters
+
 class TaskStateBase : public Runnable {
+  friend struct GraphAccess;
+
  public:
   enum class State : std::uint8_t { Pending, Finished, Failed, Cancelled };
 
@@ -323,6 +343,7 @@ class TaskStateBase : public Runnable {
   bool must_cancel_ : 1 = false;
   bool retrieved_ : 1 = false;
   bool frame_live_ : 1 = true;
+  bool in_cancel_ : 1 = false;  // cancel() is running (tasks awaiting each other: see cancel())
 };
 
 #pragma GCC diagnostic push

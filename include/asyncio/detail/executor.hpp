@@ -122,6 +122,7 @@ struct [[nodiscard]] ExecAwaiter final : Waiter {
     else
       return R(o.take());
   }
+  void describe(std::string& out, double) const override { out += "run_in_executor() job"; }
   bool cancel() noexcept override {
     if (!job_ || job_->awaiter_ != this) return false;
     detach();

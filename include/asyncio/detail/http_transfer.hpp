@@ -134,6 +134,7 @@ class TransferWait final : public Waiter {
     task_->check_cancel();
   }
   bool cancel() noexcept override;
+  void describe(std::string& out, double) const override { out += "HTTP response"; }
   Want want() const noexcept { return want_; }
   TaskStateBase* task() const noexcept { return task_; }
 

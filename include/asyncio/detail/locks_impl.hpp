@@ -40,6 +40,10 @@ struct LockWaiter final : Waiter, ListNode {
     ++lock->live_;
     task->suspend_on(this, h);
   }
+  void describe(std::string& out, double) const override {
+    out += "Lock.acquire()";
+    describe_position(out, this, lock->waiters_);
+  }
   bool cancel() noexcept override {
     if (st != St::Waiting) return false;
     st = St::Cancelled;
@@ -117,6 +121,10 @@ struct SignalWaiter final : Waiter, ListNode {
     if (!keep) unlink();
     st = St::Done;
     task->wake();
+  }
+  void describe(std::string& out, double) const override {
+    out += what;
+    describe_position(out, this, *list);
   }
   bool cancel() noexcept override {
     if (st != St::Waiting) return false;

@@ -230,7 +230,19 @@ inline bool TaskStateBase::cancel(std::string_view msg) {
   Extras& x = extras();
   if (x.num_cancels < std::numeric_limits<int>::max()) ++x.num_cancels;  // (saturates: no UB)
   x.cancel_msg = std::string(msg);
-  if (waiter_ && waiter_->cancel()) return true;
+  if (in_cancel_) {
+    // Reached again through what it waits on: tasks awaiting each other in a cycle (A awaits B,
+    // B awaits A). Forwarding once more would recurse forever (Python: RecursionError); instead
+    // this task leaves its wait and resumes with CancelledError (its waiter, a task awaiter or
+    // a gather, lets go of the other tasks when it resumes), which ends the cycle.
+    must_cancel_ = true;
+    if (waiter_) wake();
+    return true;
+  }
+  in_cancel_ = true;
+  bool forwarded = waiter_ && waiter_->cancel();
+  in_cancel_ = false;
+  if (forwarded) return true;
   must_cancel_ = true;
   return true;
 }

@@ -30,6 +30,9 @@ class IoWait : public Waiter, public IoSlot {
     if (cancelled_) task_->throw_cancelled();
     task_->check_cancel();
   }
+  void describe(std::string& out, double) const override {
+    out += (write_ ? "stream drain/write, fd " : "stream read, fd ") + std::to_string(h_->fd);
+  }
   bool cancel() noexcept override {
     if (!waiting_) return false;
     withdraw();
@@ -86,7 +89,9 @@ class IoWait : public Waiter, public IoSlot {
 /// serve_forever()). Cancelling unlinks it.
 struct ListWait final : Waiter, ListNode {
   TaskStateBase* task = nullptr;
+  const char* what = "";  // the operation ("StreamWriter.drain()"), for describe()
   bool cancelled = false;
+  void describe(std::string& out, double) const override { out += what; }
   bool cancel() noexcept override {
     if (!linked()) return false;
     unlink();
@@ -100,11 +105,11 @@ struct ListWait final : Waiter, ListNode {
 struct ListWaitAwaiter {
   List* list;
   bool ready;
-  const char* what;
   ListWait w{};
+  ListWaitAwaiter(List* l, bool r, const char* what) noexcept : list(l), ready(r) { w.what = what; }
   bool await_ready() const noexcept { return ready; }
   void await_suspend(std::coroutine_handle<> h) {
-    w.task = &require_task(what);
+    w.task = &require_task(w.what);
     list->push_back(&w);
     w.task->suspend_on(&w, h);
   }

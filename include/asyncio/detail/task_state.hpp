@@ -157,6 +157,8 @@ struct TaskAwaiter final : Waiter {
     child->add_completion(&node);
     parent->suspend_on(this, h);
   }
+  void describe(std::string& out, double) const override { out += "task '" + child->get_name() + "'"; }
+  bool awaits(const TaskStateBase* t) const noexcept override { return t == child; }
   bool cancel() noexcept override {
     try {
       return child->cancel(parent->cancel_message());

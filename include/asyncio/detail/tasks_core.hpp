@@ -4,7 +4,9 @@
 // EventLoop::create_task and run_until_complete) can include this. Users include tasks.hpp.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cstdio>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -300,6 +302,11 @@ class Sleep final : public Waiter, public TimerNode {
     return std::move(value_);
   }
   void abandon() noexcept {}  // (wait_for's leaf protocol: nothing to undo)
+  void describe(std::string& out, double now) const override {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "sleep, %.3f s left", in_heap() ? std::max(0.0, when_ - now) : 0.0);
+    out += buf;
+  }
   bool cancel() noexcept override {
     if (in_heap())
       task_->loop()->remove_timer(this);

@@ -5,6 +5,8 @@
 // waiter resuming is the same as in asyncio.
 #pragma once
 
+#include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <new>
 #include <optional>
@@ -90,6 +92,26 @@ class MultiWait final : public Waiter, public Pooled {  // (Pooled: gather alloc
     fired_ = true;
     task_->wake();
     return true;
+  }
+
+  void describe(std::string& out, double now) const override {
+    std::size_t pending = 0;
+    for (const TaskStateBase* c : children_) pending += c->done() ? 0 : 1;
+    const char* what = mode_ == Mode::Gather || mode_ == Mode::GatherAll ? "gather"
+                       : mode_ == Mode::FirstCompleted && children_.size() == 1 && timeout_ ? "wait_for"
+                                                                                           : "wait";
+    out += std::string(what) + ", " + std::to_string(pending) + " of " + std::to_string(children_.size()) +
+           " pending";
+    if (timer_.in_heap()) {
+      char buf[48];
+      std::snprintf(buf, sizeof buf, ", %.3f s left", std::max(0.0, timer_.when_ - now));
+      out += buf;
+    }
+  }
+  bool awaits(const TaskStateBase* t) const noexcept override {
+    for (const TaskStateBase* c : children_)
+      if (c == t) return true;
+    return false;
   }
 
   const std::vector<TaskStateBase*>& children() const noexcept { return children_; }
