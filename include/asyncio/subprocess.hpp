@@ -56,8 +56,22 @@ struct SubprocessOptions {
   std::optional<int> stderr = std::nullopt;
   std::size_t limit = DEFAULT_LIMIT;  // of the stdout/stderr StreamReaders
   const char* cwd = nullptr;          // working directory of the child (null: ours)
-  // (kept trivially destructible on purpose: GCC 12 miscompiles a designated-initializer
-  // temporary with non-trivial members inside a co_await expression)
+  /// The child's environment, "NAME=value" entries (null: ours). Replaces ours, as Python's
+  /// env=; with env_extend, the entries are added to ours instead (overriding equal names).
+  const std::vector<std::string>* env = nullptr;
+  bool env_extend = false;
+  /// Python's start_new_session: the child calls setsid() (a new session and process group).
+  bool start_new_session = false;
+  /// Python 3.11's process_group: the child joins process group N (0: a new group, its pid).
+  std::optional<int> process_group = std::nullopt;
+  /// Python's pass_fds: these descriptors of ours stay open in the child, at the same numbers.
+  const std::vector<int>* pass_fds = nullptr;
+  /// Python's close_fds (default true): the child gets no descriptor of ours but 0-2 and
+  /// pass_fds, even one opened without O_CLOEXEC by another library. False lets such ones through.
+  bool close_fds = true;
+  // (Kept trivially destructible on purpose — the vectors are pointers to the caller's: GCC 12
+  // miscompiles a designated-initializer temporary with non-trivial members inside a co_await
+  // expression. Differs from Python: no user/group/umask, which posix_spawn cannot do.)
 };
 
 namespace detail {
@@ -280,19 +294,63 @@ inline Process spawn(const std::string& program, const std::vector<std::string>&
     }
   }
   if (o.cwd && *o.cwd) ::posix_spawn_file_actions_addchdir_np(&sa.fa_, o.cwd);
+  // pass_fds: dup2(fd, fd) clears the descriptor's close-on-exec flag in the child (glibc >= 2.29).
+  std::vector<int> keep;
+  if (o.pass_fds)
+    for (int fd : *o.pass_fds) {
+      if (fd < 3 || ::fcntl(fd, F_GETFD) < 0) throw ValueError("bad value(s) in pass_fds: " + std::to_string(fd));
+      keep.push_back(fd);
+      ::posix_spawn_file_actions_adddup2(&sa.fa_, fd, fd);
+    }
+  if (o.close_fds) {
+    // Close every descriptor above 2 but pass_fds: the open ones below the highest kept one
+    // one by one (found now), the rest at once.
+    std::sort(keep.begin(), keep.end());
+    int top = keep.empty() ? 2 : keep.back();
+    for (int fd = 3; fd < top; ++fd)
+      if (!std::binary_search(keep.begin(), keep.end(), fd) && ::fcntl(fd, F_GETFD) >= 0 &&
+          std::find(sa.child_ends_.begin(), sa.child_ends_.end(), fd) == sa.child_ends_.end())
+        ::posix_spawn_file_actions_addclose(&sa.fa_, fd);
+    ::posix_spawn_file_actions_addclosefrom_np(&sa.fa_, top + 1);
+  }
+  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+  if (o.start_new_session) flags |= POSIX_SPAWN_SETSID;
+  if (o.process_group) {
+    if (*o.process_group < 0) throw ValueError("process_group must be >= 0");
+    flags |= POSIX_SPAWN_SETPGROUP;
+    ::posix_spawnattr_setpgroup(&sa.attr_, *o.process_group);
+  }
+  std::vector<std::string> env_store;
+  std::vector<char*> envp;
+  if (o.env) {
+    auto name_of = [](const std::string& e) { return e.substr(0, e.find('=')); };
+    for (const std::string& e : *o.env)
+      if (e.find('=') == std::string::npos || e.find('=') == 0)
+        throw ValueError("env entries are NAME=value: '" + e + "'");
+    if (o.env_extend)
+      for (char** p = environ; *p; ++p) {
+        std::string e = *p;
+        bool overridden = false;
+        for (const std::string& x : *o.env) overridden = overridden || name_of(x) == name_of(e);
+        if (!overridden) env_store.push_back(std::move(e));
+      }
+    for (const std::string& e : *o.env) env_store.push_back(e);
+    for (std::string& e : env_store) envp.push_back(e.data());
+    envp.push_back(nullptr);
+  }
   // The child gets default dispositions and an empty mask (Python's restore_signals).
   sigset_t all, none;
   sigfillset(&all);
   sigemptyset(&none);
   ::posix_spawnattr_setsigdefault(&sa.attr_, &all);
   ::posix_spawnattr_setsigmask(&sa.attr_, &none);
-  ::posix_spawnattr_setflags(&sa.attr_, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  ::posix_spawnattr_setflags(&sa.attr_, flags);
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(program.c_str()));
   for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, program.c_str(), &sa.fa_, &sa.attr_, argv.data(), environ);
+  int rc = ::posix_spawnp(&pid, program.c_str(), &sa.fa_, &sa.attr_, argv.data(), o.env ? envp.data() : environ);
   if (rc != 0) throw_os_error(rc, "'" + program + "'");
   auto st = std::make_shared<ProcState>();
   st->loop = &loop;
