@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "http/py_server.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define HTTP_TEST_ASAN 1
@@ -39,54 +40,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// tests/http/server.py in a child process; its first stdout line is "<port> [<ca-file>]".
-class PyServer {
- public:
-  explicit PyServer(std::vector<std::string> args) {
-    std::string script = std::string(__FILE__);
-    script = script.substr(0, script.rfind('/')) + "/http/server.py";
-    std::vector<std::string> argv_s{"python3", script};
-    for (auto& a : args) argv_s.push_back(a);
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive a crashed test
-      ::dup2(fds[1], 1);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      ::execvp("python3", argv.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    std::string line;
-    char c;
-    while (::read(fds[0], &c, 1) == 1 && c != '\n') line += c;
-    ::close(fds[0]);
-    std::istringstream is(line);
-    is >> port_ >> ca_;
-    REQUIRE(port_ > 0);
-  }
-  ~PyServer() {
-    ::kill(pid_, SIGTERM);
-    int st;
-    ::waitpid(pid_, &st, 0);
-  }
-  int port() const { return port_; }
-  const std::string& ca_file() const { return ca_; }
-  std::string url(const std::string& path, const char* scheme = "http") const {
-    return std::string(scheme) + "://127.0.0.1:" + std::to_string(port_) + path;
-  }
-
- private:
-  pid_t pid_ = 0;
-  int port_ = 0;
-  std::string ca_;
-};
+using http_test::PyServer;
 
 PyServer& plain() {
   static PyServer s({});

@@ -241,6 +241,18 @@ using Params = std::vector<std::pair<std::string, std::string>>;
 /// list is rejected, "array used as initializer"; a std::string temporary is miscompiled). On
 /// GCC, build non-trivial options in a variable first (clang takes them inline):
 ///   http::RequestOptions o{.headers = {{"X-Token", t}}};  auto r = co_await s.get(url, std::move(o));
+/// aiohttp.BasicAuth: HTTP Basic credentials, on a session (every request to the session's
+/// hosts) or on one request. ValueError for a ':' in the login, as aiohttp. Sent as UTF-8 (aiohttp
+/// encodes latin1 by default: the same bytes for ASCII credentials).
+struct BasicAuth {
+  std::string login;
+  std::string password;
+};
+
+/// A form body from key/value pairs, urlencoded (aiohttp's `data={...}` / a list of pairs; a
+/// key may repeat).
+using Form = std::vector<std::pair<std::string, std::string>>;
+
 struct RequestOptions {
   Params params = {};
   Headers headers = {};
@@ -248,6 +260,13 @@ struct RequestOptions {
   std::optional<std::string> data = std::nullopt;
   /// Request body as JSON (Content-Type application/json). ValueError together with `data`.
   std::optional<nlohmann::json> json = std::nullopt;
+  /// Request body as a urlencoded form (Content-Type application/x-www-form-urlencoded), as
+  /// aiohttp's `data=dict`: spaces as '+', everything but letters, digits and "-._~" escaped.
+  /// ValueError together with `data` or `json`.
+  std::optional<Form> form = std::nullopt;
+  /// Basic credentials for this request (instead of the session's). ValueError together with
+  /// credentials in the URL or an Authorization header, as aiohttp.
+  std::optional<BasicAuth> auth = std::nullopt;
   /// Replaces the session's timeouts for this request.
   std::optional<ClientTimeout> timeout = std::nullopt;
   /// Follow 301, 302, 303, 307 and 308 with a Location (aiohttp's five; any other 3xx is returned
@@ -264,6 +283,13 @@ struct RequestOptions {
 
 /// Session options: `ClientSession({.timeout = ClientTimeout{.total = 0.2s}, .limit_per_host = 4})`.
 struct SessionOptions {
+  /// aiohttp's base_url: requests name a path ("/users/x"), joined to this origin
+  /// ("http://host:port"). ValueError for a base_url with a path, or a request URL that is
+  /// absolute or does not start with "/" (aiohttp 3.8 asserts both).
+  std::string base_url = {};
+  /// Basic credentials sent with every request to the session's origin (base_url's, or any when
+  /// there is none) — never after a redirect to another origin (aiohttp 3.9's rule; 3.8 sent them).
+  std::optional<BasicAuth> auth = std::nullopt;
   ClientTimeout timeout = {};
   /// Most connections open at once, all hosts together (0 = no limit). Requests beyond wait.
   long limit = 100;
@@ -348,9 +374,20 @@ class StreamContent {
 /// A response (aiohttp.ClientResponse), returned once the status line and headers are in; the
 /// body streams after. Move-only. Releasing it (release(), close(), aexit or destruction)
 /// before the body is complete closes its connection; a fully read one goes back to the pool.
+/// A redirect answered on the way to a response (aiohttp keeps the ClientResponse objects
+/// themselves in `history`; their bodies are never read, so here is what remains of each).
+struct RedirectResponse {
+  int status = 0;
+  std::string reason;
+  std::string url;  // the URL that answered with the redirect
+  Headers headers;
+};
+
 class ClientResponse {
  public:
   int status = 0;
+  /// The redirects followed to get here, first to last (aiohttp's history); empty without any.
+  std::vector<RedirectResponse> history;
   std::string reason;
   Headers headers;
   /// The final URL (after redirects).
@@ -402,6 +439,7 @@ class ClientResponse {
 
   ClientResponse(ClientResponse&& o) noexcept
       : status(o.status),
+        history(std::move(o.history)),
         reason(std::move(o.reason)),
         headers(std::move(o.headers)),
         url(std::move(o.url)),
@@ -458,11 +496,16 @@ class RequestContextManager {
 /// The session binds to the loop of its first request and serves only that loop. It reuses
 /// curl handles between requests and remembers how it parsed each URL it requested.
 class ClientSession {
+  static void check_options(const SessionOptions& o);
+
  public:
   ClientSession() : ClientSession(SessionOptions{}) {}
+  /// ValueError for a base_url that is not an origin or a login with ':' in `auth`.
   explicit ClientSession(SessionOptions opts)
       : opts_(std::make_shared<SessionOptions>(std::move(opts))),
-        multi_(std::make_shared<detail::http::Multi>(opts_->limit, opts_->limit_per_host)) {}
+        multi_(std::make_shared<detail::http::Multi>(opts_->limit, opts_->limit_per_host)) {
+    check_options(*opts_);
+  }
   ClientSession(ClientSession&&) noexcept = default;
   ClientSession& operator=(ClientSession&& o) noexcept {
     if (this != &o) {

@@ -504,7 +504,28 @@ TEST_CASE("redirects: method and body per status, Authorization only within the 
       CHECK(body == "GET - ");
       CHECK(r.url.rfind("http://localhost:", 0) == 0);
     }
+    {  // BasicAuth given to the request: sent to its origin, not after the redirect to another
+      http::RequestOptions o{.auth = http::BasicAuth{"u", "p"}};
+      auto same = s.get(hostile().url("/echo"), std::move(o));
+      auto r1 = co_await asyncio::wait_for(std::move(same), 5.0);
+      std::string b1 = co_await r1.text();
+      CHECK(b1 == "GET Basic dTpw ");
+      http::RequestOptions o2{.auth = http::BasicAuth{"u", "p"}};
+      auto away = s.get(hostile().url("/status/302/localhost/echo"), std::move(o2));
+      auto r2 = co_await asyncio::wait_for(std::move(away), 5.0);
+      std::string b2 = co_await r2.text();
+      CHECK(b2 == "GET - ");
+      CHECK(r2.history.size() == 1);
+    }
     co_await s.close();
+    {  // the session's credentials: not to another origin either (aiohttp 3.9's rule)
+      http::ClientSession sa(http::SessionOptions{.auth = http::BasicAuth{"u", "p"}});
+      auto away = sa.get(hostile().url("/status/302/localhost/echo"));
+      auto r = co_await asyncio::wait_for(std::move(away), 5.0);
+      std::string b = co_await r.text();
+      CHECK(b == "GET - ");
+      co_await sa.close();
+    }
   };
   asyncio::run(main());
 }

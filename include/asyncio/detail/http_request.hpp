@@ -63,6 +63,8 @@ inline double seconds_of(const std::optional<std::chrono::duration<double>>& d) 
   return s;
 }
 
+inline std::string quote_plus(std::string_view s);
+
 struct CurlUrl {
   CURLU* u = curl_url();
   ~CurlUrl() { curl_url_cleanup(u); }
@@ -121,12 +123,19 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
 
   // ---- headers
   for (auto& [k, v] : merged) check_header(k, v);
-  if (ro.data && ro.json) throw ValueError("data and json parameters can not be used at the same time");
+  if (int{ro.data.has_value()} + int{ro.json.has_value()} + int{ro.form.has_value()} > 1)
+    throw ValueError("data and json parameters can not be used at the same time");
 
   auto t = std::make_unique<Transfer>(m);
   CURL* e = t->easy();
-  bool has_body = ro.data || ro.json;
-  if (ro.json) {
+  bool has_body = ro.data || ro.json || ro.form;
+  if (ro.form) {
+    for (auto& [k, v] : *ro.form) {  // Python's urlencode(doseq=True): quote_plus each side
+      if (!t->body_.empty()) t->body_ += '&';
+      t->body_ += quote_plus(k) + "=" + quote_plus(v);
+    }
+    if (!merged.contains("Content-Type")) merged.add("Content-Type", "application/x-www-form-urlencoded");
+  } else if (ro.json) {
     t->body_ = ro.json->dump();
     if (!merged.contains("Content-Type")) merged.add("Content-Type", "application/json");
   } else if (ro.data) {
@@ -164,6 +173,13 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
       curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body_.size()));
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body_.data());
     }
+  }
+
+  // ---- Basic credentials (do_request decided which apply to this hop)
+  if (ro.auth) {
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+    curl_easy_setopt(e, CURLOPT_USERNAME, ro.auth->login.c_str());
+    curl_easy_setopt(e, CURLOPT_PASSWORD, ro.auth->password.c_str());
   }
 
   // ---- redirects: do_request follows them (curl would follow any 3xx with a Location)
@@ -204,6 +220,51 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
   return t;
 }
 
+inline std::string origin_of(const std::string& url);
+
+/// Python's quote_plus: quote() with spaces as '+'.
+inline std::string quote_plus(std::string_view s) {
+  std::string q = quote(s), out;
+  out.reserve(q.size());
+  for (std::size_t i = 0; i < q.size(); ++i) {
+    if (q.compare(i, 3, "%20") == 0) {
+      out += '+';
+      i += 2;
+    } else {
+      out += q[i];
+    }
+  }
+  return out;
+}
+
+/// aiohttp 3.8's ClientSession._build_url with a base_url: the request names a path.
+inline std::string join_base_url(const std::string& base, const std::string& url) {
+  CurlUrl cu;
+  bool absolute = cu.u && curl_url_set(cu.u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK;
+  if (absolute || url.empty() || url[0] != '/')
+    throw ValueError("with a base_url, a request URL is a path starting with '/': " + repr(url));
+  std::string b = base;
+  while (!b.empty() && b.back() == '/') b.pop_back();
+  return b + url;
+}
+
+/// Which Basic credentials this request sends (aiohttp's ClientSession._request): its own, or
+/// those in its URL (curl sends them), or the session's when the URL is of the session's
+/// origin; never two of them, nor one with an Authorization header (ValueError, as aiohttp).
+inline void choose_auth(const SessionOptions& so, RequestOptions& ro, const std::string& url,
+                        const asyncio::http::Headers& headers) {
+  CurlUrl cu;
+  bool url_creds = cu.u && curl_url_set(cu.u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+                   cu.get(CURLUPART_USER).has_value();
+  if (ro.auth && url_creds) throw ValueError("Cannot combine AUTH argument with credentials encoded in URL");
+  if (!ro.auth && !url_creds && so.auth && (so.base_url.empty() || origin_of(so.base_url) == origin_of(url)))
+    ro.auth = so.auth;
+  if ((ro.auth || url_creds) && headers.contains("Authorization"))
+    throw ValueError("Cannot combine AUTHORIZATION header with AUTH argument or credentials encoded in URL");
+  if (ro.auth && ro.auth->login.find(':') != std::string::npos)
+    throw ValueError("A \":\" is not allowed in login (RFC 1945#section-11.1)");
+}
+
 /// aiohttp's origin: scheme, host and port (default port filled in); "" if it does not parse.
 inline std::string origin_of(const std::string& url) {
   CurlUrl cu;
@@ -227,6 +288,7 @@ inline void next_hop(const SessionOptions& so, RequestOptions& ro, asyncio::http
     headers.erase("Content-Length");
   }
   if (origin_of(from) != origin_of(to)) {
+    ro.auth.reset();  // the credentials stay with their origin (and the session's with its own)
     headers.erase("Authorization");
     headers.erase("Cookie");
     headers.erase("Proxy-Authorization");
@@ -244,11 +306,14 @@ inline void next_hop(const SessionOptions& so, RequestOptions& ro, asyncio::http
 inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr<SessionOptions> so, std::string method,
                                        std::string url, RequestOptions ro) {
   if (!m || m->closed()) throw RuntimeError("Session is closed");
+  if (!so->base_url.empty()) url = join_base_url(so->base_url, url);
   asyncio::http::Headers headers = merge_headers(*so, ro);
+  choose_auth(*so, ro, url, headers);
   std::unique_ptr<Transfer> t = prepare(m, *so, method, url, ro, headers);
   EventLoop& loop = get_running_loop();
   m->bind(loop);
   const std::string first_url = t->request_url_;  // aiohttp's history[0].request_info.real_url
+  std::vector<asyncio::http::RedirectResponse> history;
   const double started = loop.time();
   int redirects = 0;
   for (;;) {
@@ -262,6 +327,7 @@ inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr
     std::string to = t->redirect_url();  // the Location, resolved by curl
     if (to.empty()) throw asyncio::http::InvalidUrlRedirectClientError(t->headers().get("Location", ""));
     next_hop(*so, ro, headers, method, t->status(), t->request_url_, to, loop.time() - started);
+    history.push_back({t->status(), t->reason(), t->request_url_, t->headers()});
     t.reset();  // gives its easy handle back for the next hop
     t = prepare(m, *so, method, to, ro, headers);
   }
@@ -270,6 +336,7 @@ inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr
     throw asyncio::http::ServerDisconnectedError("Server disconnected before sending a response");
   }
   ClientResponse resp(std::move(t), std::move(method));
+  resp.history = std::move(history);
   if (ro.raise_for_status.value_or(so->raise_for_status)) resp.raise_for_status();
   co_return resp;
 }
@@ -392,6 +459,22 @@ inline Task<ClientResponse&> RequestContextManager::aenter() {
 inline RequestContextManager ClientSession::request(std::string method, std::string url, RequestOptions opts) {
   return RequestContextManager(
       detail::http::do_request(multi_, opts_, std::move(method), std::move(url), std::move(opts)));
+}
+
+inline void ClientSession::check_options(const SessionOptions& o) {
+  if (!o.base_url.empty()) {
+    detail::http::CurlUrl cu;
+    std::optional<std::string> path, query;
+    bool ok = cu.u && curl_url_set(cu.u, CURLUPART_URL, o.base_url.c_str(), 0) == CURLUE_OK;
+    if (ok) {
+      path = cu.get(CURLUPART_PATH);
+      query = cu.get(CURLUPART_QUERY);
+    }
+    if (!ok || (path && *path != "/" && !path->empty()) || query)
+      throw ValueError("base_url must be an origin, scheme://host[:port] (aiohttp 3.8): '" + o.base_url + "'");
+  }
+  if (o.auth && o.auth->login.find(':') != std::string::npos)
+    throw ValueError("A \":\" is not allowed in login (RFC 1945#section-11.1)");
 }
 
 inline void ClientSession::destroy() noexcept {
