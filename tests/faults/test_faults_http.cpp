@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "http/py_server.hpp"
 
 namespace http = asyncio::http;
 using namespace std::chrono_literals;
@@ -31,50 +32,10 @@ using namespace std::chrono_literals;
 namespace {
 
 /// tests/faults/hostile_http.py in a child process; its first stdout line is the port.
-class HostileServer {
- public:
-  HostileServer() {
-    std::string script = std::string(__FILE__);
-    script = script.substr(0, script.rfind('/')) + "/hostile_http.py";
-    std::vector<std::string> argv_s{"python3", script};
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive a crashed test
-      ::dup2(fds[1], 1);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      ::execvp("python3", argv.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    std::string line;
-    char c;
-    while (::read(fds[0], &c, 1) == 1 && c != '\n') line += c;
-    ::close(fds[0]);
-    std::istringstream is(line);
-    is >> port_;
-    REQUIRE(port_ > 0);
-  }
-  ~HostileServer() {
-    ::kill(pid_, SIGTERM);
-    int st;
-    ::waitpid(pid_, &st, 0);
-  }
-  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
-
- private:
-  pid_t pid_ = 0;
-  int port_ = 0;
-};
+using HostileServer = http_test::PyServer;
 
 HostileServer& hostile() {
-  static HostileServer s;
+  static HostileServer s(std::string(__FILE__).substr(0, std::string(__FILE__).rfind('/')) + "/hostile_http.py", {});
   return s;
 }
 

@@ -15,12 +15,14 @@
 
 namespace http_test {
 
-/// tests/http/server.py in a child process; its first stdout line is "<port> [<ca-file>]".
+/// A Python test server in a child process (killed with the test); its first stdout line is
+/// "<port> [<ca-file>]".
 class PyServer {
  public:
-  explicit PyServer(std::vector<std::string> args) {
-    std::string script = std::string(__FILE__);
-    script = script.substr(0, script.rfind('/')) + "/server.py";
+  /// tests/http/server.py with `args`.
+  explicit PyServer(std::vector<std::string> args) : PyServer(here() + "/server.py", std::move(args)) {}
+  /// Any such script (its first stdout line: "<port> [<extra>]").
+  PyServer(const std::string& script, std::vector<std::string> args) {
     std::vector<std::string> argv_s{"python3", script};
     for (auto& a : args) argv_s.push_back(a);
     std::vector<char*> argv;
@@ -59,6 +61,10 @@ class PyServer {
   }
 
  private:
+  static std::string here() {
+    std::string f = __FILE__;
+    return f.substr(0, f.rfind('/'));
+  }
   pid_t pid_ = 0;
   int port_ = 0;
   std::string ca_;
