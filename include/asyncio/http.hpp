@@ -371,9 +371,6 @@ class StreamContent {
   detail::http::Transfer* t_;
 };
 
-/// A response (aiohttp.ClientResponse), returned once the status line and headers are in; the
-/// body streams after. Move-only. Releasing it (release(), close(), aexit or destruction)
-/// before the body is complete closes its connection; a fully read one goes back to the pool.
 /// A redirect answered on the way to a response (aiohttp keeps the ClientResponse objects
 /// themselves in `history`; their bodies are never read, so here is what remains of each).
 struct RedirectResponse {
@@ -383,6 +380,9 @@ struct RedirectResponse {
   Headers headers;
 };
 
+/// A response (aiohttp.ClientResponse), returned once the status line and headers are in; the
+/// body streams after. Move-only. Releasing it (release(), close(), aexit or destruction)
+/// before the body is complete closes its connection; a fully read one goes back to the pool.
 class ClientResponse {
  public:
   int status = 0;
