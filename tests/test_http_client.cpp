@@ -176,3 +176,94 @@ TEST_CASE("bad combinations are ValueErrors before anything is sent, as aiohttp"
   CHECK_THROWS_AS(http::ClientSession(http::SessionOptions{.base_url = "http://127.0.0.1:1/api"}), asyncio::ValueError);
   CHECK_THROWS_AS(http::ClientSession(http::SessionOptions{.auth = http::BasicAuth{"a:b", ""}}), asyncio::ValueError);
 }
+
+namespace {
+Task<std::vector<std::string>> lines_of(http::ClientSession& s, std::string url) {
+  auto req = s.get(std::move(url));
+  auto r = co_await std::move(req);
+  std::vector<std::string> lines;
+  co_await asyncio::async_for(r.content(), [&](std::string line) -> Task<> {
+    lines.push_back(std::move(line));
+    co_return;
+  });
+  co_return lines;
+}
+}  // namespace
+
+// aiohttp 3.8's StreamReader: `async for line in resp.content`, readline(), readuntil(sep)
+// (the rest at the end of the body, "Chunk too big" past 128 KiB), readexactly(n) (an
+// IncompleteReadError with what came). The server sends 7 bytes at a time, so separators
+// straddle chunks.
+TEST_CASE("content: readline, readuntil, readexactly and async for over lines") {
+  asyncio::run([]() -> Task<> {
+    http::ClientSession s;
+    std::vector<std::string> lines = co_await lines_of(s, server().url("/lines/50"));
+    REQUIRE(lines.size() == 51);
+    CHECK(lines[0] == "line 0\n");
+    CHECK(lines[49] == "line 49\n");
+    CHECK(lines[50] == "tail");
+
+    auto r = co_await s.get(server().url("/lines/3"));
+    std::string a = co_await r.content().readuntil("ne 1\n");
+    CHECK(a == "line 0\nline 1\n");
+    std::string b = co_await r.content().readexactly(4);
+    CHECK(b == "line");
+    std::string c = co_await r.content().readline();
+    CHECK(c == " 2\n");
+    std::string d = co_await r.content().readline();
+    CHECK(d == "tail");
+    std::string e = co_await r.content().readline();
+    CHECK(e.empty());
+    CHECK(r.content().at_eof());
+
+    auto r2 = co_await s.get(server().url("/lines/1"));
+    std::string partial;
+    try {
+      std::string x = co_await r2.content().readexactly(100);
+    } catch (const asyncio::IncompleteReadError& err) {
+      partial = err.partial;
+    }
+    CHECK(partial == "line 0\ntail");
+
+    auto big = co_await s.get(server().url("/bytes/300000"));  // no newline at all
+    bool too_big = false;
+    try {
+      std::string x = co_await big.content().readline();
+    } catch (const asyncio::ValueError& err) {
+      too_big = std::string(err.what()) == "Chunk too big";
+    }
+    CHECK(too_big);
+    big.release();
+
+    auto r3 = co_await s.get(server().url("/lines/1"));
+    bool empty_sep = false;
+    try {
+      std::string x = co_await r3.content().readuntil("");
+    } catch (const asyncio::ValueError&) {
+      empty_sep = true;
+    }
+    CHECK(empty_sep);
+    co_await s.close();
+  }());
+}
+
+// A readline waiting on a body that stalls: the session's total timeout ends it; a task waiting
+// in readline is cancellable and leaves the session usable.
+TEST_CASE("content: readline under a timeout and cancelled") {
+  asyncio::run([]() -> Task<> {
+    http::ClientSession s;
+    auto r = co_await s.get(server().url("/stall"));
+    bool timed_out = false;
+    try {
+      auto line = asyncio::wait_for(r.content().readline(), 0.2);
+      std::string x = co_await std::move(line);
+    } catch (const asyncio::TimeoutError&) {
+      timed_out = true;
+    }
+    CHECK(timed_out);
+    r.release();
+    auto ok = co_await s.get(server().url("/json"));
+    CHECK(ok.status == 200);
+    co_await s.close();
+  }());
+}

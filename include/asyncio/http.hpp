@@ -359,6 +359,17 @@ class StreamContent {
   Task<std::string> read(long long n = -1);
   /// Whatever has arrived (at least one byte), "" at the end.
   Task<std::string> readany() { return read(std::numeric_limits<long long>::max()); }
+  /// The bytes up to and including `separator`; at the end of the body, what is left (aiohttp
+  /// 3.8's readuntil). ValueError("Chunk too big") past 128 KiB without it (aiohttp's high water).
+  Task<std::string> readuntil(std::string separator = "\n");
+  /// One line with its "\n" (the last one may lack it); "" at the end.
+  Task<std::string> readline() { return readuntil("\n"); }
+  /// Exactly `n` bytes; IncompleteReadError (with what came) if the body ends first.
+  Task<std::string> readexactly(std::size_t n);
+  /// `async for line in response.content`: async_for(resp.content(), ...) gives the lines;
+  /// std::nullopt at the end.
+  Task<std::optional<std::string>> anext();
+  static constexpr std::size_t kHighWater = 128 * 1024;
   /// Iterate the body in chunks of at most n bytes (an AsyncGenerator), with flat memory: the
   /// transfer pauses while the buffer is full. `while (auto c = co_await gen.anext()) ...`
   AsyncGenerator<std::string> iter_chunked(std::size_t n);

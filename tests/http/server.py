@@ -16,6 +16,7 @@ Routes (plain and TLS):
   /status/<n>          status n
   /bytes/<n>           n bytes, written in 64 KiB blocks (Content-Length set)
   /chunked/<n>         n bytes, chunked transfer encoding (no Content-Length)
+  /lines/<n>           n lines "line <i>\n", then "tail"; chunked, 7 bytes per chunk
   /stall               headers and 5 bytes of a 100-byte body, then nothing
   /redirect/<n>        302 → /redirect/<n-1>, /redirect/0 → /json
   /echo                JSON of method, path, query, headers, body
@@ -116,6 +117,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 k = min(n, 4096)
                 self.wfile.write(b"%x\r\n" % k + BLOCK[:k] + b"\r\n")
                 n -= k
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        if parts[0] == "lines":  # n lines "line <i>\n" then "tail", sent 7 bytes at a time
+            body = b"".join(b"line %d\n" % i for i in range(int(parts[1]))) + b"tail"
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(body), 7):
+                piece = body[i:i + 7]
+                self.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
             return
         if parts[0] == "stall":

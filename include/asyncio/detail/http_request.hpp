@@ -450,6 +450,40 @@ inline Task<std::string> StreamContent::read(long long n) {
   co_return t_->take(static_cast<std::size_t>(n));
 }
 
+inline Task<std::string> StreamContent::readuntil(std::string separator) {
+  if (separator.empty()) throw ValueError("Separator should be at least one-byte string");
+  std::size_t from = 0;
+  for (;;) {
+    std::size_t at = t_->find(separator, from);
+    if (at != std::string::npos) co_return t_->take(at + separator.size());
+    if (t_->available() > kHighWater) throw ValueError("Chunk too big");
+    if (t_->done()) {
+      if (t_->error() && t_->available() == 0) std::rethrow_exception(t_->error());
+      co_return t_->take();
+    }
+    std::size_t have = t_->available();
+    from = have >= separator.size() ? have - separator.size() + 1 : 0;  // a separator may straddle
+    t_->want_more_than(have);
+    co_await detail::http::TransferWait(t_, detail::http::Want::More);
+  }
+}
+
+inline Task<std::string> StreamContent::readexactly(std::size_t n) {
+  std::string out;
+  while (out.size() < n) {
+    std::string part = co_await read(static_cast<long long>(n - out.size()));
+    if (part.empty()) throw IncompleteReadError(std::move(out), static_cast<long long>(n));
+    out += part;
+  }
+  co_return out;
+}
+
+inline Task<std::optional<std::string>> StreamContent::anext() {
+  std::string line = co_await readline();
+  if (line.empty()) co_return std::nullopt;
+  co_return line;
+}
+
 inline Task<ClientResponse&> RequestContextManager::aenter() {
   ClientResponse r = co_await std::move(task_);
   resp_.emplace(std::move(r));

@@ -117,7 +117,7 @@ struct RefReady {
 };
 
 /// What a task waits for on a transfer.
-enum class Want { Headers, Some, Done };
+enum class Want { Headers, Some, More, Done };  // More: past more_than_ buffered bytes
 
 /// The leaf awaitable: a task suspended on a transfer's headers / body bytes / completion.
 class TransferWait final : public Waiter {
@@ -373,6 +373,13 @@ class Transfer : public ListNode {
   bool headers_done() const noexcept { return headers_done_; }
   bool done() const noexcept { return done_; }
   std::size_t available() const noexcept { return buf_.size() - off_; }
+  /// Where `sep` starts in the buffered bytes, searching from `from` (npos if not there).
+  std::size_t find(std::string_view sep, std::size_t from) const noexcept {
+    std::size_t at = std::string_view(buf_).substr(off_).find(sep, from);
+    return at;
+  }
+  /// Until more than `n` bytes are buffered (or the body ends): readuntil()'s wait.
+  void want_more_than(std::size_t n) noexcept { more_than_ = n; }
   bool eof() const noexcept { return done_ && available() == 0; }
   const std::exception_ptr& error() const noexcept { return error_; }
   /// Body bytes received so far.
@@ -387,6 +394,7 @@ class Transfer : public ListNode {
     switch (w) {
       case Want::Headers: return headers_done_ || done_;
       case Want::Some: return available() > 0 || done_;
+      case Want::More: return available() > more_than_ || done_;
       case Want::Done: return done_;
     }
     return true;
@@ -585,6 +593,7 @@ class Transfer : public ListNode {
   std::string buf_;
   std::size_t off_ = 0;
   std::size_t hwm_ = 256 * 1024;
+  std::size_t more_than_ = 0;  // Want::More's threshold
   std::size_t received_ = 0;
   bool paused_ = false;
   bool accumulate_ = false;
