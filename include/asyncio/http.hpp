@@ -253,6 +253,34 @@ struct BasicAuth {
 /// key may repeat).
 using Form = std::vector<std::pair<std::string, std::string>>;
 
+/// aiohttp.FormData for multipart/form-data bodies: fields, and files read when the request is
+/// sent (libcurl's MIME API encodes it). Differs from aiohttp: a plain field carries no
+/// Content-Type of its own unless given (aiohttp adds "text/plain; charset=utf-8"); servers read
+/// both the same.
+class FormData {
+ public:
+  struct Field {
+    std::string name, value, filename, content_type;
+    std::string path;  // a file's path (add_file), read at send time; empty for a value
+  };
+  /// A value, optionally presented as a file (filename) of a content type.
+  FormData& add_field(std::string name, std::string value, std::string filename = {}, std::string content_type = {}) {
+    fields_.push_back({std::move(name), std::move(value), std::move(filename), std::move(content_type), {}});
+    return *this;
+  }
+  /// The contents of the file at `path` (its base name as the filename unless given).
+  /// FileNotFoundError when the request is sent and the file is not there.
+  FormData& add_file(std::string name, std::string path, std::string filename = {}, std::string content_type = {}) {
+    if (filename.empty()) filename = path.substr(path.rfind('/') + 1);
+    fields_.push_back({std::move(name), {}, std::move(filename), std::move(content_type), std::move(path)});
+    return *this;
+  }
+  const std::vector<Field>& fields() const noexcept { return fields_; }
+
+ private:
+  std::vector<Field> fields_;
+};
+
 struct RequestOptions {
   Params params = {};
   Headers headers = {};
@@ -264,6 +292,9 @@ struct RequestOptions {
   /// aiohttp's `data=dict`: spaces as '+', everything but letters, digits and "-._~" escaped.
   /// ValueError together with `data` or `json`.
   std::optional<Form> form = std::nullopt;
+  /// Request body as multipart/form-data (aiohttp's `data=FormData(...)`); the boundary is
+  /// libcurl's. ValueError together with data, json or form.
+  std::optional<FormData> multipart = std::nullopt;
   /// Basic credentials for this request (instead of the session's). ValueError together with
   /// credentials in the URL or an Authorization header, as aiohttp.
   std::optional<BasicAuth> auth = std::nullopt;

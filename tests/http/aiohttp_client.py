@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """What Debian's aiohttp (3.8) client sends, for tests/test_http_client.cpp to compare with ours.
 
-    /usr/bin/python3 aiohttp_client.py <port>
+    /usr/bin/python3 aiohttp_client.py <port> <a file to upload>
 
 Runs fixed requests against tests/http/server.py's /echo on 127.0.0.1:<port> and prints one line
 per case: "<case>\t<Content-Type sent>\t<Authorization sent>\t<body sent>" (tabs/newlines in
 values escaped with repr)."""
 import asyncio
+import json
 import sys
 
 import aiohttp
@@ -28,6 +29,14 @@ async def main(port):
             keep("auth", await r.json())
         async with s.get(f"http://alice:s3cret@127.0.0.1:{port}/echo") as r:
             keep("url-creds", await r.json())
+        fd = aiohttp.FormData()
+        fd.add_field("a", "1")
+        fd.add_field("a", "caf\u00e9 & co")
+        fd.add_field("blob", b"\x00\x01bytes", filename="b.bin", content_type="application/x-thing")
+        with open(sys.argv[2], "rb") as f:
+            fd.add_field("doc", f, filename="notes.txt", content_type="text/plain")
+            async with s.post(base + "/form", data=fd) as r:
+                out.append("multipart\t-\t-\t" + json.dumps(await r.json()))
     async with aiohttp.ClientSession(base_url=base, auth=aiohttp.BasicAuth("sess", "pw")) as s:
         async with s.get("/echo") as r:
             keep("session-auth", await r.json())

@@ -16,6 +16,7 @@ Routes (plain and TLS):
   /status/<n>          status n
   /bytes/<n>           n bytes, written in 64 KiB blocks (Content-Length set)
   /chunked/<n>         n bytes, chunked transfer encoding (no Content-Length)
+  /form                a multipart body parsed: [[name, filename, file content type, value], ...]
   /lines/<n>           n lines "line <i>\n", then "tail"; chunked, 7 bytes per chunk
   /stall               headers and 5 bytes of a 100-byte body, then nothing
   /redirect/<n>        302 → /redirect/<n-1>, /redirect/0 → /json
@@ -119,6 +120,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 n -= k
             self.wfile.write(b"0\r\n\r\n")
             return
+        if parts[0] == "form":  # a multipart body, parsed by Python's email package
+            from email.parser import BytesParser
+            from email.policy import HTTP
+            ct = self.headers.get("Content-Type", "")
+            msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ct.encode() + b"\r\n\r\n" + body)
+            doc = []
+            for part in msg.iter_parts():
+                doc.append([part.get_param("name", header="content-disposition"), part.get_filename(),
+                            part.get_content_type() if part.get_filename() else None,
+                            part.get_payload(decode=True).decode("latin-1")])
+            return self.send(200, json.dumps(doc).encode(), "application/json")
         if parts[0] == "lines":  # n lines "line <i>\n" then "tail", sent 7 bytes at a time
             body = b"".join(b"line %d\n" % i for i in range(int(parts[1]))) + b"tail"
             self.send_response(200)

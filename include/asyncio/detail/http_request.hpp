@@ -2,6 +2,8 @@
 // coroutine, ClientResponse's readers, and the session's close/report.
 #pragma once
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -123,13 +125,16 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
 
   // ---- headers
   for (auto& [k, v] : merged) check_header(k, v);
-  if (int{ro.data.has_value()} + int{ro.json.has_value()} + int{ro.form.has_value()} > 1)
+  if (int{ro.data.has_value()} + int{ro.json.has_value()} + int{ro.form.has_value()} + int{ro.multipart.has_value()} > 1)
     throw ValueError("data and json parameters can not be used at the same time");
 
   auto t = std::make_unique<Transfer>(m);
   CURL* e = t->easy();
-  bool has_body = ro.data || ro.json || ro.form;
-  if (ro.form) {
+  bool has_body = ro.data || ro.json || ro.form || ro.multipart;
+  if (ro.multipart) {
+    for (const auto& f : ro.multipart->fields())
+      if (!f.path.empty() && ::access(f.path.c_str(), R_OK) != 0) asyncio::detail::raise_file_error(errno, "'" + f.path + "'");
+  } else if (ro.form) {
     for (auto& [k, v] : *ro.form) {  // Python's urlencode(doseq=True): quote_plus each side
       if (!t->body_.empty()) t->body_ += '&';
       t->body_ += quote_plus(k) + "=" + quote_plus(v);
@@ -169,7 +174,20 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
   } else {
     if (method != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
-    if (has_body || body_method) {
+    if (ro.multipart) {
+      curl_mime* mime = t->new_mime();
+      for (const auto& f : ro.multipart->fields()) {
+        curl_mimepart* part = curl_mime_addpart(mime);
+        curl_mime_name(part, f.name.c_str());
+        if (!f.path.empty())
+          curl_mime_filedata(part, f.path.c_str());  // (sets the filename to the path's; replaced below)
+        else
+          curl_mime_data(part, f.value.data(), f.value.size());
+        curl_mime_filename(part, f.filename.empty() ? nullptr : f.filename.c_str());
+        if (!f.content_type.empty()) curl_mime_type(part, f.content_type.c_str());
+      }
+      curl_easy_setopt(e, CURLOPT_MIMEPOST, mime);
+    } else if (has_body || body_method) {
       curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body_.size()));
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body_.data());
     }
@@ -284,6 +302,8 @@ inline void next_hop(const SessionOptions& so, RequestOptions& ro, asyncio::http
   if ((status == 303 && method != "HEAD") || ((status == 301 || status == 302) && method == "POST")) {
     method = "GET";
     ro.data.reset();
+    ro.form.reset();
+    ro.multipart.reset();
     ro.json.reset();
     headers.erase("Content-Length");
   }

@@ -358,6 +358,10 @@ class Transfer : public ListNode {
     read_timer_.cancel();
     yield_handle_.cancel();
     if (multi_) multi_->remove(this);
+    if (mime_) {
+      curl_easy_setopt(easy_, CURLOPT_MIMEPOST, static_cast<curl_mime*>(nullptr));
+      curl_mime_free(mime_);
+    }
     if (auto home = home_.lock())
       home->give_back(easy_);
     else
@@ -366,6 +370,12 @@ class Transfer : public ListNode {
   }
 
   CURL* easy() const noexcept { return easy_; }
+  /// A multipart body built on this handle (freed with the transfer).
+  curl_mime* new_mime() {
+    mime_ = curl_mime_init(easy_);
+    if (!mime_) throw RuntimeError("curl_mime_init failed");
+    return mime_;
+  }
   void append_header_line(const std::string& line) { slist_ = curl_slist_append(slist_, line.c_str()); }
   void apply_headers() { curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, slist_); }
 
@@ -579,6 +589,7 @@ class Transfer : public ListNode {
 
   CURL* easy_ = nullptr;
   curl_slist* slist_ = nullptr;
+  curl_mime* mime_ = nullptr;
   char errbuf_[CURL_ERROR_SIZE];
   // response
   int status_ = 0;
