@@ -63,6 +63,12 @@ class ClientConnectorError : public ClientConnectionError {
       : std::runtime_error(what), ClientConnectionError(what), os_errno(os_errno_) {}
   int os_errno = 0;
 };
+/// Could not connect to the proxy (aiohttp.ClientProxyConnectionError).
+class ClientProxyConnectionError : public ClientConnectorError {
+ public:
+  explicit ClientProxyConnectionError(const std::string& what, int os_errno_ = 0)
+      : std::runtime_error(what), ClientConnectorError(what, os_errno_) {}
+};
 /// The TLS handshake failed (aiohttp.ClientSSLError).
 class ClientSSLError : public ClientConnectorError {
  public:
@@ -295,6 +301,10 @@ struct RequestOptions {
   /// Request body as multipart/form-data (aiohttp's `data=FormData(...)`); the boundary is
   /// libcurl's. ValueError together with data, json or form.
   std::optional<FormData> multipart = std::nullopt;
+  /// An HTTP proxy for this request ("http://proxy:3128"; aiohttp's proxy=), and its Basic
+  /// credentials (proxy_auth=). ClientProxyConnectionError when it cannot be reached.
+  std::string proxy = {};
+  std::optional<BasicAuth> proxy_auth = std::nullopt;
   /// Basic credentials for this request (instead of the session's). ValueError together with
   /// credentials in the URL or an Authorization header, as aiohttp.
   std::optional<BasicAuth> auth = std::nullopt;
@@ -322,6 +332,9 @@ struct SessionOptions {
   /// there is none) — never after a redirect to another origin (aiohttp 3.9's rule; 3.8 sent them).
   std::optional<BasicAuth> auth = std::nullopt;
   ClientTimeout timeout = {};
+  /// aiohttp's trust_env: take proxies from http_proxy / https_proxy / no_proxy in the
+  /// environment. Off by default, as aiohttp's (libcurl alone would follow them).
+  bool trust_env = false;
   /// Most connections open at once, all hosts together (0 = no limit). Requests beyond wait.
   long limit = 100;
   /// Most connections open at once to one host (0 = no limit).

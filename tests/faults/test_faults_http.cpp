@@ -88,12 +88,15 @@ struct Fetched {
 };
 
 /// GET url, read the body.
-asyncio::Task<Fetched> fetch(http::ClientSession& s, std::string url, http::RequestOptions o = {}) {
+asyncio::Task<Fetched> fetch(http::ClientSession& s, std::string url, http::RequestOptions o) {
   auto req = s.get(std::move(url), std::move(o));
   auto r = co_await std::move(req);
   std::string body = co_await r.read();
   co_return Fetched{r.status, std::move(body), r.url};
 }
+// (An overload, not a defaulted RequestOptions: a braced default argument would be a temporary of
+// the caller's co_await statement, which GCC 12 destroys twice.)
+asyncio::Task<Fetched> fetch(http::ClientSession& s, std::string url) { return fetch(s, std::move(url), http::RequestOptions{}); }
 
 /// What a request (or reading its body) raised, as a type tag and what().
 struct Outcome {
@@ -106,7 +109,7 @@ struct Outcome {
   double seconds = 0;
 };
 
-asyncio::Task<Outcome> outcome_of(http::ClientSession& s, std::string url, http::RequestOptions o = {}) {
+asyncio::Task<Outcome> outcome_of(http::ClientSession& s, std::string url, http::RequestOptions o) {
   Outcome out;
   double t0 = now();
   try {
@@ -154,6 +157,9 @@ asyncio::Task<Outcome> outcome_of(http::ClientSession& s, std::string url, http:
   }
   out.seconds = now() - t0;
   co_return out;
+}
+asyncio::Task<Outcome> outcome_of(http::ClientSession& s, std::string url) {
+  return outcome_of(s, std::move(url), http::RequestOptions{});
 }
 
 struct Ticks {

@@ -29,6 +29,11 @@ async def main(port):
             keep("auth", await r.json())
         async with s.get(f"http://alice:s3cret@127.0.0.1:{port}/echo") as r:
             keep("url-creds", await r.json())
+        async with s.get("http://proxied.invalid/echo", proxy=base,
+                         proxy_auth=aiohttp.BasicAuth("px", "pw")) as r:
+            doc = await r.json()
+            h = {k.lower(): v for k, v in doc["headers"].items()}
+            out.append("\t".join(["proxy", doc["target"], h.get("proxy-authorization", "-"), h.get("host", "-")]))
         fd = aiohttp.FormData()
         fd.add_field("a", "1")
         fd.add_field("a", "caf\u00e9 & co")

@@ -20,7 +20,8 @@ Routes (plain and TLS):
   /lines/<n>           n lines "line <i>\n", then "tail"; chunked, 7 bytes per chunk
   /stall               headers and 5 bytes of a 100-byte body, then nothing
   /redirect/<n>        302 → /redirect/<n-1>, /redirect/0 → /json
-  /echo                JSON of method, path, query, headers, body
+  /echo                JSON of method, path, query, target (the request line's), headers, body
+                       (also as a proxy would be asked: "GET http://any.host/echo HTTP/1.1")
   /stats               {"open", "max_open", "total"}: connections now, at most, ever
   /reset-stats         max_open = total = open (returns the stats)
 """
@@ -155,7 +156,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             loc = "/json" if n <= 0 else f"/redirect/{n - 1}"
             return self.send(302, b"", None, [("Location", loc)])
         if parts[0] == "echo":
-            doc = {"method": self.command, "path": u.path, "query": u.query,
+            doc = {"method": self.command, "path": u.path, "query": u.query, "target": self.path,
                    "headers": {k: v for k, v in self.headers.items()}, "body": body.decode("latin-1")}
             return self.send(200, json.dumps(doc).encode(), "application/json")
         if parts[0] == "stats":

@@ -193,6 +193,19 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
     }
   }
 
+  // ---- proxy: the request's, or the environment's only with trust_env (as aiohttp)
+  if (!ro.proxy.empty()) {
+    curl_easy_setopt(e, CURLOPT_PROXY, ro.proxy.c_str());
+    t->proxy_ = ro.proxy;
+    if (ro.proxy_auth) {
+      curl_easy_setopt(e, CURLOPT_PROXYAUTH, static_cast<long>(CURLAUTH_BASIC));
+      curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, ro.proxy_auth->login.c_str());
+      curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, ro.proxy_auth->password.c_str());
+    }
+  } else if (!so.trust_env) {
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+  }
+
   // ---- Basic credentials (do_request decided which apply to this hop)
   if (ro.auth) {
     curl_easy_setopt(e, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));

@@ -590,6 +590,11 @@ class Transfer : public ListNode {
   CURL* easy_ = nullptr;
   curl_slist* slist_ = nullptr;
   curl_mime* mime_ = nullptr;
+
+ public:
+  std::string proxy_;  // the proxy this transfer goes through ("" if none), for its errors
+
+ private:
   char errbuf_[CURL_ERROR_SIZE];
   // response
   int status_ = 0;
@@ -853,6 +858,8 @@ inline void Transfer::on_done(CURLcode rc) noexcept {
         case CURLE_COULDNT_CONNECT: {
           long os = 0;
           curl_easy_getinfo(easy_, CURLINFO_OS_ERRNO, &os);
+          if (!proxy_.empty() && rc != CURLE_COULDNT_RESOLVE_HOST)
+            throw h::ClientProxyConnectionError("Cannot connect to proxy " + proxy_ + " [" + msg + "]", static_cast<int>(os));
           throw h::ClientConnectorError("Cannot connect to " + where + " [" + msg + "]", static_cast<int>(os));
         }
         case CURLE_PEER_FAILED_VERIFICATION:
