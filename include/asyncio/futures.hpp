@@ -220,6 +220,8 @@ class Future {
   /// Remove a callback added by add_done_callback; returns how many were removed (0 or 1).
   std::size_t remove_done_callback(CallbackId id) { return detail::remove_callback(st_->callbacks, id); }
   EventLoop& get_loop() const noexcept { return *st_->loop; }
+  /// (Machinery: the shared state, for gather() to register on the future directly.)
+  detail::FutureState<T>* state_ptr() const noexcept { return st_; }
 
   detail::FutureAwaiter<T> operator co_await() const noexcept { return detail::FutureAwaiter<T>(st_); }
   friend bool operator==(const Future& a, const Future& b) noexcept { return a.st_ == b.st_; }
