@@ -103,6 +103,9 @@ struct FutureAwaiter final : Waiter {
   bool await_ready() const noexcept { return st->done(); }
   void await_suspend(std::coroutine_handle<> h) {
     task = &require_task("awaiting a Future");
+    if (st->loop != task->loop()) [[unlikely]]
+      throw RuntimeError("Task " + task->get_name() + " got Future <Future " + st->state_name() +
+                         "> attached to a different loop");
     suspended = true;
     node.set_waiter(task);
     st->add_callback(&node);
@@ -253,6 +256,12 @@ class Future {
   }
   detail::FutureState<T>* st_;
 };
+
+/// Python's ensure_future(fut): a Future is returned as it is.
+template <class T>
+Future<T> ensure_future(Future<T> f) {
+  return f;
+}
 
 template <class T>
 Future<T> EventLoop::create_future() {

@@ -239,10 +239,22 @@ auto create_task(F&& f, A&&... args) {
   }
 }
 
-/// A Task becomes a scheduled task; a TaskHandle is returned as it is.
+namespace detail {
+/// Python's ensure_future(coro) without a loop: scheduled on the running loop, else on the loop
+/// set with set_event_loop() (3.11.1+); RuntimeError if there is neither.
+template <class T>
+TaskHandle<T> schedule_here(Task<T> coro) {
+  if (tl_running_loop) return tl_running_loop->create_task(std::move(coro));
+  if (tl_event_loop) return tl_event_loop->create_task(std::move(coro));
+  throw RuntimeError("There is no current event loop");
+}
+}  // namespace detail
+
+/// A Task becomes a task scheduled on the running loop, else on the loop set with
+/// set_event_loop() (Python 3.11.1+); a TaskHandle is returned as it is.
 template <class T>
 TaskHandle<T> ensure_future(Task<T> coro) {
-  return create_task(std::move(coro));
+  return detail::schedule_here(std::move(coro));
 }
 template <class T>
 TaskHandle<T> ensure_future(TaskHandle<T> h) {
@@ -375,9 +387,9 @@ auto handle_of(D d) {
   if constexpr (is_task_handle<D>::value)
     return d;
   else if constexpr (is_task<D>::value)
-    return create_task(std::move(d));
+    return schedule_here(std::move(d));
   else
-    return create_task(await_as_task<await_result_t<D>, D>(std::move(d)));
+    return schedule_here(await_as_task<await_result_t<D>, D>(std::move(d)));
 }
 /// What a gather/wait_for argument turns into, scheduled now.
 template <class A>
@@ -484,6 +496,10 @@ class GatherCore : public Pooled {
     }
   }
   EventLoop* loop() const noexcept { return loop_; }
+  EventLoop& get_loop() const {
+    if (!loop_) throw RuntimeError("asyncio.gather(): no event loop");
+    return *loop_;
+  }
 
  protected:
   enum class Phase : std::uint8_t { Pending, Draining, Done };
@@ -507,7 +523,11 @@ class GatherCore : public Pooled {
 
   /// The node for the next child, to link into that child's done list. A task child's node
   /// may be settled on the spot (see settle); a future's always takes its call_soon hop.
-  Node& next_node(EventLoop* child_loop, bool task) noexcept {
+  Node& next_node(EventLoop* child_loop, bool task) {
+    if (n_ == 0)
+      first_loop_ = child_loop;
+    else if (child_loop != first_loop_) [[unlikely]]
+      throw ValueError("asyncio.gather(): the children belong to different event loops");
     Node& n = *::new (static_cast<void*>(nodes_ + n_++)) Node();
     n.run_ = &GatherCore::child_done;
     if (task) n.settle_ = &GatherCore::settle;
@@ -615,6 +635,7 @@ class GatherCore : public Pooled {
   static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
   List callbacks_;
   EventLoop* loop_;
+  EventLoop* first_loop_ = nullptr;  // the first child's (they must share it)
   std::exception_ptr error_;
   std::string cancel_msg_;
   std::size_t remaining_ = 0;
@@ -854,6 +875,8 @@ class [[nodiscard]] GatheringFuture {
   }
 
   bool done() const { return state().done(); }
+  /// The loop of its children (or the running one).
+  EventLoop& get_loop() const { return state().get_loop(); }
   /// As in Python 3.11, never true: a cancelled gather ends with CancelledError as its
   /// exception (result() and co_await throw it) rather than in the cancelled state.
   bool cancelled() const {
@@ -958,6 +981,11 @@ class [[nodiscard]] GatheringFuture {
 };
 
 namespace detail {
+template <class X>
+struct is_gathering_future : std::false_type {};
+template <class R>
+struct is_gathering_future<GatheringFuture<R>> : std::true_type {};
+
 /// Schedules the arguments in argument order (a braced list is evaluated left to right; a
 /// function's argument list is not, and GCC evaluates it right to left), then registers on them.
 template <bool RE, class... A>
@@ -976,7 +1004,7 @@ auto gather_from_range(R&& r) {
   using V = typename decltype(std::declval<G&>().value_)::value_type;
   auto take = [](auto&& e) {
     if constexpr (is_task<E>::value)
-      return create_task(std::move(e));
+      return schedule_here(std::move(e));
     else
       return TaskHandle<T>(e);
   };
@@ -1064,7 +1092,7 @@ auto wait_handles(V&& v) {
   std::vector<TaskHandle<T>> hs;
   for (auto&& e : v) {
     if constexpr (is_task<E>::value)
-      hs.push_back(create_task(std::move(e)));
+      hs.push_back(schedule_here(std::move(e)));
     else
       hs.push_back(e);
   }
