@@ -718,7 +718,7 @@ class GatherTuple final : public GatherState<std::tuple<gather_elem_t<RE, H>...>
   GatherTuple(std::tuple<H...>& hs, const std::array<bool, N>& owned)
       : GatherState<std::tuple<gather_elem_t<RE, H>...>>(RE), hs_(std::move(hs)), owned_(owned) {
     this->nodes_ = nodes_storage_.data();
-    std::apply([this](auto&... h) { (add(h), ...); }, hs_);
+    std::apply([&](auto&... h) { (this->add(h), ...); }, hs_);
     this->registered();
   }
   ~GatherTuple() override {
@@ -1057,8 +1057,9 @@ auto gather(return_exceptions_t, R&& r) {
 
 // ------------------------------------------------------------------ wait
 
-/// wait()'s return_when (Python's asyncio.FIRST_COMPLETED, ...).
-enum ReturnWhen { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
+/// wait()'s return_when (Python's asyncio.FIRST_COMPLETED, ...). (Its int base makes any value
+/// representable, so wait() can answer a bad one with ValueError, as Python does.)
+enum ReturnWhen : int { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
 
 /// wait()'s result: `auto [done, pending] = co_await asyncio::wait(v);` (input order kept).
 template <class T>
