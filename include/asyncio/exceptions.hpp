@@ -33,9 +33,22 @@ class CancelledError final {
 
 /// Raised by run() / Runner::run() when Ctrl-C (SIGINT) cancelled the main task (Python's
 /// KeyboardInterrupt). Like CancelledError it is a BaseException: NOT a std::exception.
-class KeyboardInterrupt {
+/// As in Python, raised inside a task it ends the task and propagates out of the loop's run,
+/// and raised in a TaskGroup it comes out bare, not in an ExceptionGroup. (final: the loop tells
+/// it by its exact type.)
+class KeyboardInterrupt final {
  public:
   const char* what() const noexcept { return "KeyboardInterrupt"; }
+};
+
+/// Python's SystemExit (a BaseException, NOT a std::exception), with its exit `code`. Treated
+/// as KeyboardInterrupt is: out of the loop from a task, bare out of a TaskGroup.
+class SystemExit final {
+ public:
+  SystemExit() = default;
+  explicit SystemExit(int c) : code(c) {}
+  const char* what() const noexcept { return "SystemExit"; }
+  int code = 0;
 };
 
 /// Python's RuntimeError: wrong use of the loop (no running loop, loop closed, run() nested…).
@@ -220,6 +233,24 @@ inline std::string describe_exception(const std::exception_ptr& e) {
     return x.what();
   } catch (...) {
     return "unknown exception";
+  }
+}
+/// KeyboardInterrupt or SystemExit (Python's TaskGroup._is_base_error; what Task.__step lets
+/// out of the loop).
+inline bool is_base_error(const std::exception_ptr& e) {
+  if (!e) return false;
+#if defined(__GLIBCXX__) && (defined(__GXX_RTTI) || defined(__cpp_rtti))
+  if (const std::type_info* t = e.__cxa_exception_type())
+    return *t == typeid(KeyboardInterrupt) || *t == typeid(SystemExit);  // (both final)
+#endif
+  try {
+    std::rethrow_exception(e);
+  } catch (const KeyboardInterrupt&) {
+    return true;
+  } catch (const SystemExit&) {
+    return true;
+  } catch (...) {
+    return false;
   }
 }
 inline bool is_cancelled_error(const std::exception_ptr& e) {

@@ -103,6 +103,9 @@ struct FutureAwaiter final : Waiter {
   bool await_ready() const noexcept { return st->done(); }
   void await_suspend(std::coroutine_handle<> h) {
     task = &require_task("awaiting a Future");
+    if (st->loop != task->loop()) [[unlikely]]
+      throw RuntimeError("Task " + task->get_name() + " got Future <Future " + st->state_name() +
+                         "> attached to a different loop");
     suspended = true;
     node.set_waiter(task);
     st->add_callback(&node);
@@ -221,6 +224,8 @@ class Future {
   /// Remove a callback added by add_done_callback; returns how many were removed (0 or 1).
   std::size_t remove_done_callback(CallbackId id) { return detail::remove_callback(st_->callbacks, id); }
   EventLoop& get_loop() const noexcept { return *st_->loop; }
+  /// (Machinery: the shared state, for gather() to register on the future directly.)
+  detail::FutureState<T>* state_ptr() const noexcept { return st_; }
 
   detail::FutureAwaiter<T> operator co_await() const noexcept { return detail::FutureAwaiter<T>(st_); }
   friend bool operator==(const Future& a, const Future& b) noexcept { return a.st_ == b.st_; }
@@ -252,6 +257,12 @@ class Future {
   }
   detail::FutureState<T>* st_;
 };
+
+/// Python's ensure_future(fut): a Future is returned as it is.
+template <class T>
+Future<T> ensure_future(Future<T> f) {
+  return f;
+}
 
 template <class T>
 Future<T> EventLoop::create_future() {

@@ -455,7 +455,7 @@ inline Task<std::pair<std::string, std::string>> Process::communicate(std::strin
   Task<std::string> out = detail::read_stream(stdout);
   Task<std::string> err = detail::read_stream(stderr);
   auto all = gather(std::move(feed), std::move(out), std::move(err));
-  auto res = co_await all;
+  auto res = co_await std::move(all);
   co_await wait();
   co_return std::pair<std::string, std::string>{std::move(std::get<1>(res)), std::move(std::get<2>(res))};
 }

@@ -11,6 +11,7 @@
 // (and the body's own, if it failed) is thrown. A cancellation of the task running the group is
 // not lost: it cancels the children and propagates as CancelledError. As in Python 3.13, the
 // group balances its own cancel() of the parent with uncancel(), so it composes with timeout().
+// A KeyboardInterrupt or SystemExit (from the body or a task) comes out bare, not in the group.
 #pragma once
 
 #include <exception>
@@ -114,6 +115,7 @@ class TaskGroup {
 
   detail::List tasks_;
   std::vector<std::exception_ptr> errors_;
+  std::exception_ptr base_error_;  // the first KeyboardInterrupt / SystemExit seen
   TaskPtr parent_;
   CompletedWaiter* waiter_ = nullptr;
   bool entered_ = false;
@@ -191,6 +193,7 @@ inline void TaskGroup::on_task_done(Node* n) {
   std::exception_ptr exc = t->exception();
   if (!exc) return;
   errors_.push_back(exc);
+  if (!base_error_ && detail::is_base_error(exc)) base_error_ = exc;
   if (parent_->done()) {
     parent_->get_loop().call_exception_handler(
         {"Task " + t->get_name() + " has errored out but its parent task " + parent_->get_name() +
@@ -224,6 +227,7 @@ inline TaskGroup::EnterAwaiter TaskGroup::aenter() {
 
 inline Task<bool> TaskGroup::aexit(std::exception_ptr exc) {
   exiting_ = true;
+  if (exc && !base_error_ && detail::is_base_error(exc)) base_error_ = exc;
   bool exc_is_cancel = detail::is_cancelled_error(exc);
   std::exception_ptr propagate = exc_is_cancel ? exc : nullptr;
   if (exc && !aborting_) abort();
@@ -246,6 +250,8 @@ inline Task<bool> TaskGroup::aexit(std::exception_ptr exc) {
     // Balance our own cancel() of the parent; a cancellation from elsewhere still propagates.
     if (parent_->uncancel() == 0) propagate = nullptr;
   }
+  // A KeyboardInterrupt / SystemExit (the body's or a child's) comes out bare, as in Python.
+  if (base_error_) std::rethrow_exception(base_error_);
   if (propagate && errors_.empty()) std::rethrow_exception(propagate);
   if (exc && !exc_is_cancel) errors_.push_back(exc);
   if (!errors_.empty()) {

@@ -700,6 +700,21 @@ TEST_CASE("test_taskgroups.TestTaskGroup.test_taskgroup_19") {
   });
 }
 
+TEST_CASE("test_taskgroups.TestTaskGroup.test_taskgroup_20") {
+  run([]() -> Task<> {
+    auto body = [&](TaskGroup& g) -> Task<> {
+      g.create_task(crash_soon(0.1));
+      co_await sleep10_then_raise<asyncio::KeyboardInterrupt>();
+    };
+    auto runner = [&]() -> Task<> {
+      TaskGroup g;
+      co_await asyncio::async_with(g, body);
+    };
+    // A KeyboardInterrupt comes out bare, not inside an ExceptionGroup.
+    CO_CHECK_RAISES(asyncio::KeyboardInterrupt, runner());
+  });
+}
+
 TEST_CASE("test_taskgroups.TestTaskGroup.test_taskgroup_20a") {
   run([]() -> Task<> {
     auto body = [&](TaskGroup& g) -> Task<> {

@@ -5,6 +5,7 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <unordered_set>
 #include <vector>
 
 #include "../futures.hpp"
@@ -18,6 +19,8 @@ namespace asyncio {
 /// Future: cancelling the caller cancels only that future (the caller gets CancelledError) while
 /// the inner task keeps running. As in Python, each completion takes one extra loop iteration.
 template <class A>
+  requires(!detail::FutureLike<std::remove_cvref_t<A>> &&
+           !detail::is_gathering_future<std::remove_cvref_t<A>>::value)
 auto shield(A&& aw) -> Future<detail::arg_result_t<A>> {
   using T = detail::arg_result_t<A>;
   auto inner = detail::to_handle(std::forward<A>(aw));
@@ -51,6 +54,58 @@ auto shield(A&& aw) -> Future<detail::arg_result_t<A>> {
   outer.add_done_callback([inner, id]() mutable {
     if (!inner.done()) inner.remove_done_callback(id);
   });
+  return outer;
+}
+
+/// shield() of a Future or a GatheringFuture: the outer future follows it directly (done
+/// callbacks, no task: usable before the loop runs, as in Python). A done one is returned as it
+/// is (Python's shortcut; a GatheringFuture is then copied into a done Future).
+template <class F>
+  requires(detail::FutureLike<std::remove_cvref_t<F>> || detail::is_gathering_future<std::remove_cvref_t<F>>::value)
+auto shield(F&& arg) -> Future<typename std::remove_cvref_t<F>::value_type> {
+  using G = std::remove_cvref_t<F>;
+  using T = typename G::value_type;
+  G inner = arg;
+  auto copy_result = [](G& in, Future<T>& out) {
+    if (in.cancelled()) {
+      out.cancel();
+      return;
+    }
+    if (auto e = in.exception()) {
+      if (detail::is_cancelled_error(e))
+        out.cancel();  // (a gather that was cancelled holds its CancelledError as exception)
+      else
+        out.set_exception(e);
+      return;
+    }
+    if constexpr (std::is_void_v<T>)
+      out.set_result();
+    else
+      out.set_result(in.result());
+  };
+  if constexpr (detail::FutureLike<G>) {
+    if (inner.done()) return inner;  // Python's shortcut
+  }
+  Future<T> outer(inner.get_loop());
+  if (inner.done()) {
+    copy_result(inner, outer);
+    return outer;
+  }
+  auto on_inner = [outer, copy_result](G& in) mutable {
+    if (outer.cancelled()) {
+      if (!in.cancelled()) (void)in.exception();  // mark the exception retrieved
+      return;
+    }
+    copy_result(in, outer);
+  };
+  if constexpr (detail::FutureLike<G>) {
+    CallbackId id = inner.add_done_callback(std::move(on_inner));
+    outer.add_done_callback([inner, id]() mutable {
+      if (!inner.done()) inner.remove_done_callback(id);
+    });
+  } else {
+    inner.add_done_callback(std::move(on_inner));  // (it returns at once once outer is cancelled)
+  }
   return outer;
 }
 
@@ -174,11 +229,15 @@ class AsCompleted {
 /// Python's asyncio.as_completed(fs, timeout=None): `for (auto&& next : as_completed(v)) { T r =
 /// co_await next; }` gives the results in completion order. Lazy Tasks in `fs` are scheduled
 /// first. After `timeout` (seconds or a duration) the remaining awaits throw TimeoutError
-/// (nothing is cancelled). Unlike Python (which uses a set), duplicates are not merged.
+/// (nothing is cancelled). As in Python (which takes a set), a task listed twice is one.
 template <detail::GatherRange V>
 auto as_completed(V&& fs, std::optional<double> timeout = std::nullopt) {
   auto hs = detail::wait_handles(std::forward<V>(fs));
   using T = typename decltype(hs)::value_type::value_type;
+  if (hs.size() > 1) {
+    std::unordered_set<detail::TaskStateBase*> seen;
+    std::erase_if(hs, [&seen](const TaskHandle<T>& h) { return !seen.insert(h.state_ptr()).second; });
+  }
   return AsCompleted<T>(std::make_shared<detail::AsCompletedState<T>>(std::move(hs), timeout));
 }
 template <detail::GatherRange V, detail::DurationLike D>

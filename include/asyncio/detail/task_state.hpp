@@ -66,8 +66,18 @@ class TaskState final : public TaskStateLayout<T> {
     }
     if (TaskStateBase::step(self)) {
       self->collect_result();
+      if (self->state_ == State::Failed && is_base_error(self->extras_->error)) [[unlikely]]
+        return self->finish_and_raise();
       self->finish();
     }
+  }
+  /// Python's Task.__step: a KeyboardInterrupt or SystemExit ends the task with it and is
+  /// raised again, out of the loop's run (the caller sees it; the task still holds it).
+  [[noreturn, gnu::noinline, gnu::cold]] void finish_and_raise() {
+    std::exception_ptr e = this->extras_->error;
+    this->retrieved_ = true;
+    this->finish();
+    std::rethrow_exception(e);
   }
   /// The top frame finished: move its result in, destroy the frame.
   void collect_result() {

@@ -241,10 +241,22 @@ auto create_task(F&& f, A&&... args) {
   }
 }
 
-/// A Task becomes a scheduled task; a TaskHandle is returned as it is.
+namespace detail {
+/// Python's ensure_future(coro) without a loop: scheduled on the running loop, else on the loop
+/// set with set_event_loop() (3.11.1+); RuntimeError if there is neither.
+template <class T>
+TaskHandle<T> schedule_here(Task<T> coro) {
+  if (tl_running_loop) return tl_running_loop->create_task(std::move(coro));
+  if (tl_event_loop) return tl_event_loop->create_task(std::move(coro));
+  throw RuntimeError("There is no current event loop");
+}
+}  // namespace detail
+
+/// A Task becomes a task scheduled on the running loop, else on the loop set with
+/// set_event_loop() (Python 3.11.1+); a TaskHandle is returned as it is.
 template <class T>
 TaskHandle<T> ensure_future(Task<T> coro) {
-  return create_task(std::move(coro));
+  return detail::schedule_here(std::move(coro));
 }
 template <class T>
 TaskHandle<T> ensure_future(TaskHandle<T> h) {
@@ -382,17 +394,36 @@ auto handle_of(D d) {
   if constexpr (is_task_handle<D>::value)
     return d;
   else if constexpr (is_task<D>::value)
-    return create_task(std::move(d));
+    return schedule_here(std::move(d));
   else
-    return create_task(await_as_task<await_result_t<D>, D>(std::move(d)));
+    return schedule_here(await_as_task<await_result_t<D>, D>(std::move(d)));
 }
 /// What a gather/wait_for argument turns into, scheduled now.
 template <class A>
 auto to_handle(A&& a) {
   return handle_of(take_arg(std::forward<A>(a)));
 }
+/// A Future (futures.hpp, a layer above: recognised by its shape) is a gather child as it is,
+/// registered on directly (Python adds its done callback to the future itself).
+template <class D>
+concept FutureLike = !is_task_handle<D>::value && requires(const D& f, CompletionNode* n) {
+  f.state_ptr()->add_callback(n);
+  f.state_ptr()->cancel(std::string_view());
+  { f.cancelled() } -> std::convertible_to<bool>;
+  { f.done() } -> std::convertible_to<bool>;
+};
+/// Whether gather made the child itself (a lazy Task or another awaitable it scheduled): only
+/// those are cancelled when another child fails (README, Choices).
 template <class A>
-inline constexpr bool owned_v = !is_task_handle<std::remove_cvref_t<A>>::value;
+inline constexpr bool owned_v = !is_task_handle<std::remove_cvref_t<A>>::value && !FutureLike<std::remove_cvref_t<A>>;
+/// A gather argument as its child: a TaskHandle or a Future as it is, anything else scheduled.
+template <class A>
+auto gather_child(A&& a) {
+  if constexpr (FutureLike<std::remove_cvref_t<A>>)
+    return take_arg(std::forward<A>(a));
+  else
+    return to_handle(std::forward<A>(a));
+}
 
 template <class T>
 auto gather_take(TaskHandle<T>& h, bool owned) {
@@ -410,152 +441,606 @@ Result<gather_value_t<T>> gather_result(TaskHandle<T>& h, bool owned) {
   if (st->state_ != TaskStateBase::State::Finished) return Result<gather_value_t<T>>(st->stored_exception());
   return Result<gather_value_t<T>>(gather_take(h, owned));
 }
+template <FutureLike F>
+auto gather_take(F& f, bool) {
+  using T = typename F::value_type;
+  if constexpr (std::is_void_v<T>) {
+    f.result();
+    return None{};
+  } else if constexpr (std::is_reference_v<T> || std::is_copy_constructible_v<T>) {
+    return T(f.result());
+  } else {
+    return T(std::move(f.result()));
+  }
+}
+template <FutureLike F>
+Result<gather_value_t<typename F::value_type>> gather_result(F& f, bool owned) {
+  using R = Result<gather_value_t<typename F::value_type>>;
+  if (f.cancelled()) return R(std::make_exception_ptr(CancelledError(f.state_ptr()->cancel_msg)));
+  if (std::exception_ptr e = f.exception()) return R(e);
+  return R(gather_take(f, owned));
+}
 
-/// After a failure: cancel the children gather itself created and wait until they are done,
-/// because they may borrow the caller's frame. A cancellation of the waiting task during this
-/// is remembered and re-raised after.
-inline Task<void> cancel_owned_and_wait(std::vector<TaskStateBase*> owned) {
-  std::optional<std::string> cancel_msg;
-  for (;;) {
-    std::vector<TaskStateBase*> pending;
-    for (auto* c : owned)
-      if (!c->done()) pending.push_back(c);
-    if (pending.empty()) break;
-    for (auto* c : pending) c->cancel();
-    bool got_cancel = false;
-    try {
-      MultiWait w(std::move(pending), MultiWait::Mode::AllCompleted);
-      co_await w;
-    } catch (const CancelledError& e) {
-      got_cancel = true;
-      cancel_msg = e.message();
+/// gather's shared state, Python's _GatheringFuture: a done callback (a node) on every child,
+/// added when gather() is called, and the outcome decided by those callbacks, whether or not
+/// anyone awaits it. The children and the result live in the derived classes (GatherTuple for
+/// gather(a, b, ...), GatherVector for gather(range)).
+class GatherCore : public Pooled {
+ public:
+  enum class Kid : std::uint8_t { Pending, Ok, Failed, Cancelled };
+
+  GatherCore(const GatherCore&) = delete;
+  void add_ref() noexcept { ++refs_; }
+  void release() noexcept {
+    if (--refs_ == 0) delete this;
+  }
+  std::uint32_t refs() const noexcept { return refs_; }
+  bool done() const noexcept { return phase_ == Phase::Done; }
+  /// The exception it ended with (a CancelledError when it was cancelled), null on success.
+  const std::exception_ptr& error() const noexcept { return error_; }
+  /// Python's _GatheringFuture.cancel(msg): false once done; otherwise cancels every child and
+  /// returns whether one accepted, and then the gather ends with CancelledError(msg).
+  bool cancel(std::string_view msg) {
+    if (phase_ != Phase::Pending) return false;
+    bool any = false;
+    for (std::size_t i = 0; i < n_; ++i)
+      if (cancel_child(i, msg)) any = true;
+    if (any) {
+      cancel_requested_ = true;
+      cancel_msg_ = std::string(msg);
     }
-    (void)got_cancel;
+    return any;
   }
-  for (auto* c : owned) c->mark_retrieved();
-  if (cancel_msg) throw CancelledError(*cancel_msg);
-}
-
-/// gather's registration, made when gather() is called: one MultiWait for up to `n` children.
-inline std::unique_ptr<MultiWait> gather_waiter(bool return_exceptions, std::size_t n) {
-  return std::make_unique<MultiWait>(return_exceptions ? MultiWait::Mode::GatherAll : MultiWait::Mode::Gather, n);
-}
-
-/// gather's waiting, shared by the tuple and range forms: until every child is done (or, without
-/// return_exceptions, the first fails); on a failure the children gather created are cancelled
-/// and awaited before the failure propagates; a cancelled gather raises CancelledError.
-inline Task<void> gather_wait(std::unique_ptr<MultiWait> w, std::vector<bool> owned) {
-  MultiWait& wait = *w;  // (GCC 12 would copy the operand of `co_await *w`)
-  co_await wait;
-  if (TaskStateBase* bad = w->first_error()) {
-    const auto& kids = w->children();
-    std::vector<TaskStateBase*> mine;
-    for (std::size_t i = 0; i < kids.size(); ++i)
-      if (owned[i]) mine.push_back(kids[i]);
-    co_await cancel_owned_and_wait(std::move(mine));
-    bad->mark_retrieved();
-    std::exception_ptr e = bad->cancelled() ? std::make_exception_ptr(CancelledError(bad->cancel_message()))
-                                            : bad->error_ptr();
-    std::rethrow_exception(e);
+  /// An awaiter's node (woken) or a done callback (call_soon) once done; at once if done.
+  void add_callback(CompletionNode* n) {
+    if (!done()) {
+      callbacks_.push_back(n);
+    } else if (n->is_waiter()) {
+      n->waiter()->wake();
+    } else {
+      if (!loop_) throw RuntimeError("asyncio.gather(): no running event loop");
+      loop_->push_ready(n);
+    }
   }
-  // Cancelled: the children were cancelled with the task's message, and the CancelledError
-  // carries it (Python raises the cancelled child's error, made with that message).
-  if (w->cancel_requested()) require_task("asyncio.gather()").throw_cancelled();
+  EventLoop* loop() const noexcept { return loop_; }
+  EventLoop& get_loop() const {
+    if (!loop_) throw RuntimeError("asyncio.gather(): no event loop");
+    return *loop_;
+  }
+
+ protected:
+  enum class Phase : std::uint8_t { Pending, Draining, Done };
+  /// A child's completion node: the owner in its word, the child found by the node's index
+  /// (40 bytes per child).
+  struct Node : CompletionNode {};
+
+  explicit GatherCore(bool return_exceptions) noexcept : loop_(tl_running_loop), re_(return_exceptions) {}
+  virtual ~GatherCore() {
+    for (std::size_t i = 0; i < n_; ++i) nodes_[i].unlink();
+    drop_callbacks();
+  }
+  virtual Kid status(std::size_t i) const noexcept = 0;
+  virtual bool cancel_child(std::size_t i, std::string_view msg) = 0;
+  virtual bool owned(std::size_t i) const noexcept = 0;
+  /// The child's exception (CancelledError(msg) for a cancelled one), marked retrieved.
+  virtual std::exception_ptr child_error(std::size_t i) = 0;
+  virtual void retrieve(std::size_t i) noexcept = 0;
+  /// Build the result from the children (all done, none failed unless return_exceptions).
+  virtual void collect() = 0;
+
+  /// The node for the next child, to link into that child's done list. A task child's node
+  /// may be settled on the spot (see settle); a future's always takes its call_soon hop.
+  Node& next_node(EventLoop* child_loop, bool task) {
+    if (n_ == 0)
+      first_loop_ = child_loop;
+    else if (child_loop != first_loop_) [[unlikely]]
+      throw ValueError("asyncio.gather(): the children belong to different event loops");
+    Node& n = *::new (static_cast<void*>(nodes_ + n_++)) Node();
+    n.run_ = &GatherCore::child_done;
+    if (task) n.settle_ = &GatherCore::settle;
+    n.word_ = reinterpret_cast<std::uintptr_t>(this);
+    ++remaining_;
+    if (!loop_) loop_ = child_loop;
+    return n;
+  }
+  /// After the last child was registered: a gather of nothing is done at once (Python returns
+  /// a done future holding []).
+  void registered() {
+    if (n_ != 0) return;
+    if (!loop_) loop_ = tl_event_loop.get();  // Python: events.get_event_loop()
+    if (!loop_) throw RuntimeError("There is no current event loop");
+    complete();
+  }
+  Node* nodes_ = nullptr;
+  std::size_t n_ = 0;
+
+ private:
+  static GatherCore* owner_of(const CompletionNode* n) noexcept {
+    return reinterpret_cast<GatherCore*>(static_cast<std::uintptr_t>(n->word_));
+  }
+  static void child_done(Runnable* r, bool discard) {
+    auto* n = static_cast<Node*>(static_cast<CompletionNode*>(r));
+    GatherCore* g = owner_of(n);
+    if (discard) return g->abandon();
+    g->on_child_done(static_cast<std::size_t>(n - g->nodes_));
+  }
+  /// At a task child's finish: a completion that can neither end the gather nor be the last
+  /// one (Python's done callback would only count it) is counted now, without its loop hop.
+  static bool settle(CompletionNode* cn, const TaskStateBase* c) noexcept {
+    GatherCore* g = owner_of(cn);
+    if (g->remaining_ <= 1 || g->phase_ != Phase::Pending) return false;
+    if (!g->re_ && (c->state_ == TaskStateBase::State::Failed || c->cancelled())) return false;
+    --g->remaining_;
+    return true;
+  }
+  /// Python's _done_callback.
+  void on_child_done(std::size_t i) {
+    --remaining_;
+    if (phase_ == Phase::Done) {
+      if (status(i) == Kid::Failed) retrieve(i);  // Python: `fut.exception()` marks it retrieved
+      return;
+    }
+    if (phase_ == Phase::Draining) {
+      if (owned(i) && --draining_ == 0) complete();
+      return;
+    }
+    const Kid k = status(i);
+    if (!re_ && (k == Kid::Failed || k == Kid::Cancelled)) {
+      first_error_ = i;
+      // Our choice (README, Choices): the children gather created itself are cancelled and
+      // waited for before the gather ends (they may borrow the caller's frame); TaskHandles and
+      // Futures passed in are left alone, as Python leaves every child.
+      for (std::size_t j = 0; j < n_; ++j)
+        if (owned(j) && status(j) == Kid::Pending) {
+          cancel_child(j, {});
+          ++draining_;
+        }
+      if (draining_ != 0) {
+        phase_ = Phase::Draining;
+        return;
+      }
+      return complete();
+    }
+    if (remaining_ == 0) complete();
+  }
+  /// Python's outer.set_result / set_exception: the outcome, then every callback scheduled
+  /// (an awaiting task's wake-up is one, as in Python).
+  void complete() {
+    phase_ = Phase::Done;
+    if (first_error_ != kNone) {
+      error_ = child_error(first_error_);
+      for (std::size_t j = 0; j < n_; ++j)
+        if (owned(j)) retrieve(j);
+    } else if (cancel_requested_) {
+      error_ = std::make_exception_ptr(CancelledError(cancel_msg_));
+    } else {
+      try {
+        collect();
+      } catch (...) {
+        error_ = std::current_exception();
+      }
+    }
+    while (auto* c = static_cast<CompletionNode*>(callbacks_.pop_front())) {
+      if (c->is_waiter())
+        c->waiter()->wake();
+      else
+        loop_->push_ready(c);
+    }
+  }
+  /// A child was destroyed pending (its loop closed): the gather can never end. Its done
+  /// callbacks are dropped (they hold references to it).
+  void abandon() noexcept {
+    add_ref();
+    drop_callbacks();
+    release();
+  }
+  void drop_callbacks() noexcept {
+    while (auto* c = static_cast<CompletionNode*>(callbacks_.pop_front()))
+      if (!c->is_waiter()) c->run_(c, true);
+  }
+
+  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  List callbacks_;
+  EventLoop* loop_;
+  EventLoop* first_loop_ = nullptr;  // the first child's (they must share it)
+  std::exception_ptr error_;
+  std::string cancel_msg_;
+  std::size_t remaining_ = 0;
+  std::size_t draining_ = 0;
+  std::size_t first_error_ = kNone;
+  std::uint32_t refs_ = 1;
+  Phase phase_ = Phase::Pending;
+  bool re_;
+  bool cancel_requested_ = false;
+};
+
+/// The state behind a GatheringFuture<R>: the core and, once it succeeded, the result.
+template <class R>
+class GatherState : public GatherCore {
+ public:
+  using GatherCore::GatherCore;
+  std::optional<R> value_;
+};
+
+/// One child of a gather, whatever its kind (TaskHandle or Future).
+template <class T>
+GatherCore::Kid kid_status(const TaskHandle<T>& h) noexcept {
+  switch (h.state_ptr()->state_) {
+    case TaskStateBase::State::Pending:
+      return GatherCore::Kid::Pending;
+    case TaskStateBase::State::Finished:
+      return GatherCore::Kid::Ok;
+    case TaskStateBase::State::Failed:
+      return GatherCore::Kid::Failed;
+    default:
+      return GatherCore::Kid::Cancelled;
+  }
+}
+template <FutureLike F>
+GatherCore::Kid kid_status(const F& f) noexcept {
+  if (!f.done()) return GatherCore::Kid::Pending;
+  if (f.cancelled()) return GatherCore::Kid::Cancelled;
+  return f.state_ptr()->result.has_exception() ? GatherCore::Kid::Failed : GatherCore::Kid::Ok;
+}
+template <class T>
+bool kid_cancel(const TaskHandle<T>& h, std::string_view msg) {
+  return h.state_ptr()->cancel(msg);
+}
+template <FutureLike F>
+bool kid_cancel(const F& f, std::string_view msg) {
+  return f.state_ptr()->cancel(msg);
+}
+template <class T>
+std::exception_ptr kid_error(const TaskHandle<T>& h) {
+  auto* st = h.state_ptr();
+  st->mark_retrieved();
+  return st->cancelled() ? std::make_exception_ptr(CancelledError(st->cancel_message())) : st->error_ptr();
+}
+template <FutureLike F>
+std::exception_ptr kid_error(const F& f) {
+  auto* st = f.state_ptr();
+  st->retrieved = true;
+  return f.cancelled() ? std::make_exception_ptr(CancelledError(st->cancel_msg)) : st->result.exception();
+}
+template <class T>
+void kid_retrieve(const TaskHandle<T>& h) noexcept {
+  h.state_ptr()->mark_retrieved();
+}
+template <FutureLike F>
+void kid_retrieve(const F& f) noexcept {
+  f.state_ptr()->retrieved = true;
 }
 
-template <bool RE, std::size_t... I, class... H>
-auto gather_collect(const std::array<bool, sizeof...(H)>& owned, std::index_sequence<I...>, H&... hs) {
-  if constexpr (RE)
-    return std::tuple<Result<gather_value_t<typename H::value_type>>...>{gather_result(hs, owned[I])...};
-  else
-    return std::tuple<gather_value_t<typename H::value_type>...>{gather_take(hs, owned[I])...};
-}
+template <bool RE, class H>
+using gather_elem_t = std::conditional_t<RE, Result<gather_value_t<typename H::value_type>>,
+                                         gather_value_t<typename H::value_type>>;
 
+/// gather(a, b, ...): the children in a tuple, their nodes in an array, in one pooled block.
 template <bool RE, class... H>
-Task<std::conditional_t<RE, std::tuple<Result<gather_value_t<typename H::value_type>>...>,
-                        std::tuple<gather_value_t<typename H::value_type>...>>>
-gather_handles(std::unique_ptr<MultiWait> w, std::array<bool, sizeof...(H)> owned, H... hs) {
-  std::vector<bool> owned_v(owned.begin(), owned.end());
-  co_await gather_wait(std::move(w), std::move(owned_v));
-  co_return gather_collect<RE>(owned, std::index_sequence_for<H...>{}, hs...);
-}
+class GatherTuple final : public GatherState<std::tuple<gather_elem_t<RE, H>...>> {
+  using Core = GatherCore;
+  static constexpr std::size_t N = sizeof...(H);
 
-template <bool RE, class T>
-Task<std::vector<std::conditional_t<RE, Result<gather_value_t<T>>, gather_value_t<T>>>> gather_range(
-    std::unique_ptr<MultiWait> w, std::vector<TaskHandle<T>> hs, std::vector<bool> owned) {
-  co_await gather_wait(std::move(w), owned);
-  std::vector<std::conditional_t<RE, Result<gather_value_t<T>>, gather_value_t<T>>> out;
-  out.reserve(hs.size());
-  if constexpr (!std::is_same_v<typename decltype(out)::value_type, bool>)  // (vector<bool>: bits)
-    advise_huge(out.data(), out.capacity() * sizeof(out[0]));
-  for (std::size_t i = 0; i < hs.size(); ++i) {
-    // Each handle is dropped right after its result is taken, while its task is in cache (a
-    // million-task gather would otherwise walk every task once more to release them).
-    TaskHandle<T> h = std::move(hs[i]);
-    if constexpr (RE)
-      out.push_back(gather_result(h, owned[i]));
-    else
-      out.push_back(gather_take(h, owned[i]));
+ public:
+  GatherTuple(std::tuple<H...>& hs, const std::array<bool, N>& owned)
+      : GatherState<std::tuple<gather_elem_t<RE, H>...>>(RE), hs_(std::move(hs)), owned_(owned) {
+    this->nodes_ = nodes_storage_.data();
+    std::apply([&](auto&... h) { (this->add(h), ...); }, hs_);
+    this->registered();
   }
-  co_return out;
-}
+  ~GatherTuple() override {
+    for (std::size_t i = 0; i < this->n_; ++i) this->nodes_[i].unlink();
+    this->n_ = 0;  // (the nodes die with this class; the core's destructor must not touch them)
+  }
 
-/// Schedules the arguments in argument order (a braced list is evaluated left to right; a
-/// function's argument list is not, and GCC evaluates it right to left), then registers on them.
-template <bool RE, class... A>
-auto gather_args(A&&... aws) {
-  std::tuple<decltype(to_handle(std::forward<A>(aws)))...> hs{to_handle(std::forward<A>(aws))...};
-  return std::apply(
-      [](auto&... h) {
-        auto w = gather_waiter(RE, sizeof...(A));
-        (w->add_child(h.state_ptr()), ...);
-        return gather_handles<RE>(std::move(w), std::array<bool, sizeof...(A)>{owned_v<A>...}, std::move(h)...);
-      },
-      hs);
-}
+ private:
+  template <class T>
+  void add(TaskHandle<T>& h) {
+    TaskStateBase* c = h.state_ptr();
+    EventLoop* l = c->loop();
+    if (c->done() && !l) throw RuntimeError("Event loop is closed");
+    c->add_completion(&this->next_node(l, true));
+  }
+  template <FutureLike F>
+  void add(F& f) {
+    f.state_ptr()->add_callback(&this->next_node(f.state_ptr()->loop, false));
+  }
+  /// `fn(child)` for the child at index i.
+  template <class Fn>
+  void at(std::size_t i, Fn&& fn) const {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((i == I ? (void)fn(std::get<I>(hs_)) : (void)0), ...);
+    }(std::index_sequence_for<H...>{});
+  }
+  Core::Kid status(std::size_t i) const noexcept override {
+    Core::Kid k = Core::Kid::Pending;
+    at(i, [&](const auto& h) { k = kid_status(h); });
+    return k;
+  }
+  bool cancel_child(std::size_t i, std::string_view msg) override {
+    bool r = false;
+    at(i, [&](const auto& h) { r = kid_cancel(h, msg); });
+    return r;
+  }
+  bool owned(std::size_t i) const noexcept override { return owned_[i]; }
+  std::exception_ptr child_error(std::size_t i) override {
+    std::exception_ptr e;
+    at(i, [&](const auto& h) { e = kid_error(h); });
+    return e;
+  }
+  void retrieve(std::size_t i) noexcept override {
+    at(i, [](const auto& h) { kid_retrieve(h); });
+  }
+  void collect() override {
+    // (a braced list: the children's results are taken in argument order)
+    this->value_.emplace(std::apply(
+        [this](auto&... h) {
+          std::size_t i = 0;
+          if constexpr (RE)
+            return std::tuple<gather_elem_t<RE, H>...>{gather_result(h, owned_[i++])...};
+          else
+            return std::tuple<gather_elem_t<RE, H>...>{gather_take(h, owned_[i++])...};
+        },
+        hs_));
+  }
+
+  std::tuple<H...> hs_;
+  std::array<bool, N> owned_;
+  std::array<typename Core::Node, N> nodes_storage_;
+};
+
+/// gather(range): the handles in a vector, the nodes in one array allocated for the announced
+/// size (they never move once linked); every child is of one kind.
+template <bool RE, class T>
+class GatherVector final : public GatherState<std::vector<gather_elem_t<RE, TaskHandle<T>>>> {
+  using Core = GatherCore;
+  using Node = typename Core::Node;
+
+ public:
+  GatherVector(std::size_t capacity, bool owned)
+      : GatherState<std::vector<gather_elem_t<RE, TaskHandle<T>>>>(RE), owned_(owned) {
+    hs_.reserve(capacity);
+    advise_huge(hs_.data(), hs_.capacity() * sizeof(TaskHandle<T>));
+    if (capacity != 0) {
+      this->nodes_ = std::allocator<Node>().allocate(capacity);
+      advise_huge(this->nodes_, capacity * sizeof(Node));
+    }
+  }
+  ~GatherVector() override {
+    for (std::size_t i = 0; i < this->n_; ++i) this->nodes_[i].unlink();
+    this->n_ = 0;  // (the core's destructor then has no node left to unlink)
+    if (this->nodes_) std::allocator<Node>().deallocate(this->nodes_, hs_.capacity());
+  }
+  /// Take the next child and register on it now.
+  void add(TaskHandle<T> h) {
+    TaskStateBase* c = h.state_ptr();
+    EventLoop* l = c->loop();
+    if (hs_.size() == hs_.capacity() || (c->done() && !l)) [[unlikely]]
+      refuse(c);
+    hs_.push_back(std::move(h));
+    c->add_completion(&this->next_node(l, true));
+  }
+  void registered() { Core::registered(); }
+
+ private:
+  [[noreturn, gnu::noinline, gnu::cold]] static void refuse(TaskStateBase* c) {
+    if (c->done() && !c->loop()) throw RuntimeError("Event loop is closed");
+    throw RuntimeError("asyncio.gather: more awaitables than the range's size announced");
+  }
+  Core::Kid status(std::size_t i) const noexcept override { return kid_status(hs_[i]); }
+  bool cancel_child(std::size_t i, std::string_view msg) override { return kid_cancel(hs_[i], msg); }
+  bool owned(std::size_t) const noexcept override { return owned_; }
+  std::exception_ptr child_error(std::size_t i) override { return kid_error(hs_[i]); }
+  void retrieve(std::size_t i) noexcept override { kid_retrieve(hs_[i]); }
+  void collect() override {
+    std::vector<gather_elem_t<RE, TaskHandle<T>>> out;
+    out.reserve(hs_.size());
+    if constexpr (!std::is_same_v<typename decltype(out)::value_type, bool>)  // (vector<bool>: bits)
+      advise_huge(out.data(), out.capacity() * sizeof(out[0]));
+    for (std::size_t i = 0; i < hs_.size(); ++i) {
+      // Each handle is dropped right after its result is taken, while its task is in cache (a
+      // million-task gather would otherwise walk every task once more to release them).
+      TaskHandle<T> h = std::move(hs_[i]);
+      if constexpr (RE)
+        out.push_back(gather_result(h, owned_));
+      else
+        out.push_back(gather_take(h, owned_));
+    }
+    this->value_.emplace(std::move(out));
+  }
+
+  std::vector<TaskHandle<T>> hs_;
+  bool owned_;
+};
 
 template <class R>
 concept GatherRange = std::ranges::input_range<R> && !Awaitable<R> &&
                       (is_task<std::ranges::range_value_t<R>>::value ||
                        is_task_handle<std::ranges::range_value_t<R>>::value);
+}  // namespace detail
+
+/// What gather() returns (Python's _GatheringFuture): a shared handle to the gather, usable
+/// before it is awaited. Awaiting it gives the results (a tuple, or a vector for a range),
+/// or throws the first child's exception; awaiting a done gather does not yield. Copyable:
+/// awaiting it again, or result(), gives the results again (`co_await std::move(g)` on the
+/// only handle moves them out).
+template <class R>
+class [[nodiscard]] GatheringFuture {
+ public:
+  using value_type = R;
+  explicit GatheringFuture(detail::GatherState<R>* st) noexcept : st_(st) {}  // (takes its reference)
+  GatheringFuture(const GatheringFuture& o) noexcept : st_(o.st_) {
+    if (st_) st_->add_ref();
+  }
+  GatheringFuture(GatheringFuture&& o) noexcept : st_(std::exchange(o.st_, nullptr)) {}
+  GatheringFuture& operator=(GatheringFuture o) noexcept {
+    std::swap(st_, o.st_);
+    return *this;
+  }
+  ~GatheringFuture() {
+    if (st_) st_->release();
+  }
+
+  bool done() const { return state().done(); }
+  /// The loop of its children (or the running one).
+  EventLoop& get_loop() const { return state().get_loop(); }
+  /// As in Python 3.11, never true: a cancelled gather ends with CancelledError as its
+  /// exception (result() and co_await throw it) rather than in the cancelled state.
+  bool cancelled() const {
+    (void)state();
+    return false;
+  }
+  /// Python's _GatheringFuture.cancel(msg): false if done; otherwise cancels every child and
+  /// returns whether any accepted; the gather then ends with CancelledError(msg).
+  bool cancel(std::string_view msg = {}) { return state().cancel(msg); }
+  /// The results; InvalidStateError if not done; rethrows the exception it ended with.
+  const R& result() const {
+    auto& st = state();
+    if (!st.done()) throw InvalidStateError("Result is not set.");
+    if (st.error()) std::rethrow_exception(st.error());
+    return *st.value_;
+  }
+  /// The exception it ended with (CancelledError when cancelled), null on success;
+  /// InvalidStateError if not done.
+  std::exception_ptr exception() const {
+    auto& st = state();
+    if (!st.done()) throw InvalidStateError("Exception is not set.");
+    return st.error();
+  }
+  /// Call `fn(gathering_future)` (or `fn()`) via call_soon once done (scheduled at once if done).
+  template <class F>
+  void add_done_callback(F fn) {
+    state().add_callback(new Callback<F>(*this, std::move(fn)));
+  }
+
+  struct Awaiter final : detail::Waiter {
+    detail::GatherState<R>* st;
+    bool may_move;
+    detail::CompletionNode node;
+    detail::TaskStateBase* task = nullptr;
+    bool suspended = false;
+    Awaiter(detail::GatherState<R>* s, bool m) noexcept : st(s), may_move(m) {}
+    Awaiter(Awaiter&& o) noexcept : st(o.st), may_move(o.may_move) {}
+    ~Awaiter() { node.unlink(); }
+    bool await_ready() const {
+      if (!st) throw RuntimeError("cannot await an empty asyncio::GatheringFuture");
+      return st->done();
+    }
+    void await_suspend(std::coroutine_handle<> h) {
+      task = &detail::require_task("asyncio.gather()");
+      suspended = true;
+      node.set_waiter(task);
+      st->add_callback(&node);
+      task->suspend_on(this, h);
+    }
+    /// Python: cancelling the awaiting task cancels the gathering future, with its message.
+    bool cancel() noexcept override {
+      try {
+        return st->cancel(task->cancel_message());
+      } catch (...) {
+        return st->cancel({});
+      }
+    }
+    R await_resume() {
+      node.unlink();
+      if (suspended) task->check_cancel();
+      if (st->error()) std::rethrow_exception(st->error());
+      if constexpr (std::is_copy_constructible_v<R>) {
+        if (!may_move || st->refs() != 1) return *st->value_;
+      }
+      return std::move(*st->value_);
+    }
+  };
+  Awaiter operator co_await() const& noexcept { return Awaiter(st_, false); }
+  Awaiter operator co_await() && noexcept { return Awaiter(st_, true); }
+  /// Lets `Task<R> t = gather(...)` and APIs taking a Task accept it.
+  operator Task<R>() && { return detail::await_as_task<R, GatheringFuture>(std::move(*this)); }
+  explicit operator bool() const noexcept { return st_ != nullptr; }
+  friend bool operator==(const GatheringFuture& a, const GatheringFuture& b) noexcept { return a.st_ == b.st_; }
+
+ private:
+  template <class F>
+  struct Callback final : detail::CompletionNode, detail::Pooled {
+    Callback(GatheringFuture g, F f) : g_(std::move(g)), f_(std::move(f)) { run_ = &Callback::run; }
+    static void run(detail::Runnable* r, bool discard) {
+      auto* self = static_cast<Callback*>(r);
+      if (!discard) {
+        try {
+          if constexpr (std::is_invocable_v<F&, GatheringFuture&>)
+            self->f_(self->g_);
+          else
+            self->f_();
+        } catch (...) {
+          if (EventLoop* l = self->g_.st_->loop())
+            l->call_exception_handler({"Exception in callback (gather done callback)", std::current_exception(), {}});
+        }
+      }
+      delete self;
+    }
+    GatheringFuture g_;
+    F f_;
+  };
+  detail::GatherState<R>& state() const {
+    if (!st_) throw RuntimeError("empty asyncio::GatheringFuture");
+    return *st_;
+  }
+  detail::GatherState<R>* st_ = nullptr;
+};
+
+namespace detail {
+template <class X>
+struct is_gathering_future : std::false_type {};
+template <class R>
+struct is_gathering_future<GatheringFuture<R>> : std::true_type {};
+
+/// Schedules the arguments in argument order (a braced list is evaluated left to right; a
+/// function's argument list is not, and GCC evaluates it right to left), then registers on them.
+template <bool RE, class... A>
+auto gather_args(A&&... aws) {
+  using G = GatherTuple<RE, decltype(gather_child(std::forward<A>(aws)))...>;
+  using R = typename decltype(std::declval<G&>().value_)::value_type;
+  std::tuple<decltype(gather_child(std::forward<A>(aws)))...> hs{gather_child(std::forward<A>(aws))...};
+  return GatheringFuture<R>(new G(hs, std::array<bool, sizeof...(A)>{owned_v<A>...}));
+}
 
 template <bool RE, class R>
 auto gather_from_range(R&& r) {
   using E = std::ranges::range_value_t<R>;
   using T = typename E::value_type;
-  std::vector<TaskHandle<T>> hs;
-  std::unique_ptr<MultiWait> w;
-  auto take = [&hs](auto&& e) {
+  using G = GatherVector<RE, T>;
+  using V = typename decltype(std::declval<G&>().value_)::value_type;
+  auto take = [](auto&& e) {
     if constexpr (is_task<E>::value)
-      hs.push_back(create_task(std::move(e)));
+      return schedule_here(std::move(e));
     else
-      hs.push_back(e);
+      return TaskHandle<T>(e);
   };
   if constexpr (std::ranges::sized_range<R>) {
     // One pass: each child is scheduled (or referenced) and registered on while in cache.
-    const auto n = static_cast<std::size_t>(std::ranges::size(r));
-    hs.reserve(n);
-    advise_huge(hs.data(), hs.capacity() * sizeof(TaskHandle<T>));
-    w = gather_waiter(RE, n);
-    for (auto&& e : r) {
-      take(e);
-      w->add_child(hs.back().state_ptr());
-    }
+    G* st = new G(static_cast<std::size_t>(std::ranges::size(r)), is_task<E>::value);
+    GatheringFuture<V> g(st);
+    for (auto&& e : r) st->add(take(e));
+    st->registered();
+    return g;
   } else {
-    for (auto&& e : r) take(e);
-    w = gather_waiter(RE, hs.size());
-    for (auto& h : hs) w->add_child(h.state_ptr());
+    std::vector<TaskHandle<T>> hs;
+    for (auto&& e : r) hs.push_back(take(e));
+    G* st = new G(hs.size(), is_task<E>::value);
+    GatheringFuture<V> g(st);
+    for (auto& h : hs) st->add(std::move(h));
+    st->registered();
+    return g;
   }
-  std::vector<bool> owned(hs.size(), is_task<E>::value);  // a range holds one kind
-  return gather_range<RE, T>(std::move(w), std::move(hs), std::move(owned));
 }
 }  // namespace detail
 
-/// Run awaitables concurrently; results in argument order as a tuple (void → None).
-/// Lazy Tasks (and other awaitables) are scheduled as tasks in argument order, and gather
-/// registers on every child, when it is called (as Python's); the result only waits. On the first
-/// exception, the tasks gather created are cancelled and awaited, then it propagates; tasks
-/// passed as TaskHandles keep running. Cancelling the gather cancels every child.
+/// Run awaitables concurrently (Python's asyncio.gather); results in argument order as a tuple
+/// (void → None). Lazy Tasks (and other awaitables) are scheduled as tasks in argument order,
+/// and gather registers on every child when it is called, as Python's; the GatheringFuture it
+/// returns can be awaited, cancelled, or asked done()/result(). On the first exception the
+/// tasks gather created are cancelled and awaited, then it ends with that exception; children
+/// passed as TaskHandles or Futures keep running, as in Python. Cancelling the gather (or the
+/// task awaiting it) cancels every child.
 template <class... A>
   requires(!detail::GatherRange<A> && ...)
 auto gather(A&&... aws) {
@@ -579,8 +1064,9 @@ auto gather(return_exceptions_t, R&& r) {
 
 // ------------------------------------------------------------------ wait
 
-/// wait()'s return_when (Python's asyncio.FIRST_COMPLETED, ...).
-enum ReturnWhen { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
+/// wait()'s return_when (Python's asyncio.FIRST_COMPLETED, ...). (Its int base makes any value
+/// representable, so wait() can answer a bad one with ValueError, as Python does.)
+enum ReturnWhen : int { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
 
 /// wait()'s result: `auto [done, pending] = co_await asyncio::wait(v);` (input order kept).
 template <class T>
@@ -614,7 +1100,7 @@ auto wait_handles(V&& v) {
   std::vector<TaskHandle<T>> hs;
   for (auto&& e : v) {
     if constexpr (is_task<E>::value)
-      hs.push_back(create_task(std::move(e)));
+      hs.push_back(schedule_here(std::move(e)));
     else
       hs.push_back(e);
   }
@@ -650,7 +1136,7 @@ template <class T, class A>
 Task<std::optional<typename Stored<T>::type>> wait_for_handle(A aw, double timeout) {
   using S = typename Stored<T>::type;
   if (std::isnan(timeout)) throw ValueError("wait_for(): timeout is NaN");
-  if constexpr (requires { { aw.done() } -> std::convertible_to<bool>; } && !requires { aw.state_ptr(); }) {
+  if constexpr (requires { { aw.done() } -> std::convertible_to<bool>; } && !is_task_handle<A>::value) {
     if (timeout <= 0 && aw.done()) {
       // Python 3.11: a future already done is returned at once, whatever the timeout (a
       // TaskHandle takes the path below, which does the same).
