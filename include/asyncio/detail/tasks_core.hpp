@@ -503,6 +503,10 @@ class GatherCore : public Pooled {
     }
   }
   EventLoop* loop() const noexcept { return loop_; }
+  /// For graph.hpp: the number of children, whether the i-th is still pending, and its task.
+  std::size_t size() const noexcept { return n_; }
+  bool child_pending(std::size_t i) const noexcept { return status(i) == Kid::Pending; }
+  const TaskStateBase* task_of(std::size_t i) const noexcept { return child_task(i); }
   EventLoop& get_loop() const {
     if (!loop_) throw RuntimeError("asyncio.gather(): no event loop");
     return *loop_;
@@ -520,6 +524,8 @@ class GatherCore : public Pooled {
     drop_callbacks();
   }
   virtual Kid status(std::size_t i) const noexcept = 0;
+  /// The i-th child's task (null for a Future child): for graph.hpp's awaited-by links.
+  virtual const TaskStateBase* child_task(std::size_t i) const noexcept = 0;
   virtual bool cancel_child(std::size_t i, std::string_view msg) = 0;
   virtual bool owned(std::size_t i) const noexcept = 0;
   /// The child's exception (CancelledError(msg) for a cancelled one), marked retrieved.
@@ -683,6 +689,14 @@ GatherCore::Kid kid_status(const F& f) noexcept {
   return f.state_ptr()->result.has_exception() ? GatherCore::Kid::Failed : GatherCore::Kid::Ok;
 }
 template <class T>
+const TaskStateBase* kid_task(const TaskHandle<T>& h) noexcept {
+  return h.state_ptr();
+}
+template <FutureLike F>
+const TaskStateBase* kid_task(const F&) noexcept {
+  return nullptr;
+}
+template <class T>
 bool kid_cancel(const TaskHandle<T>& h, std::string_view msg) {
   return h.state_ptr()->cancel(msg);
 }
@@ -757,6 +771,11 @@ class GatherTuple final : public GatherState<std::tuple<gather_elem_t<RE, H>...>
     at(i, [&](const auto& h) { k = kid_status(h); });
     return k;
   }
+  const TaskStateBase* child_task(std::size_t i) const noexcept override {
+    const TaskStateBase* t = nullptr;
+    at(i, [&](const auto& h) { t = kid_task(h); });
+    return t;
+  }
   bool cancel_child(std::size_t i, std::string_view msg) override {
     bool r = false;
     at(i, [&](const auto& h) { r = kid_cancel(h, msg); });
@@ -828,6 +847,7 @@ class GatherVector final : public GatherState<std::vector<gather_elem_t<RE, Task
     throw RuntimeError("asyncio.gather: more awaitables than the range's size announced");
   }
   Core::Kid status(std::size_t i) const noexcept override { return kid_status(hs_[i]); }
+  const TaskStateBase* child_task(std::size_t i) const noexcept override { return kid_task(hs_[i]); }
   bool cancel_child(std::size_t i, std::string_view msg) override { return kid_cancel(hs_[i], msg); }
   bool owned(std::size_t) const noexcept override { return owned_; }
   std::exception_ptr child_error(std::size_t i) override { return kid_error(hs_[i]); }
@@ -932,6 +952,16 @@ class [[nodiscard]] GatheringFuture {
       node.set_waiter(task);
       st->add_callback(&node);
       task->suspend_on(this, h);
+    }
+    void describe(std::string& out, double) const override {
+      std::size_t pending = 0, n = st->size();
+      for (std::size_t i = 0; i < n; ++i) pending += st->child_pending(i) ? 1 : 0;
+      out += "gather, " + std::to_string(pending) + " of " + std::to_string(n) + " pending";
+    }
+    bool awaits(const detail::TaskStateBase* t) const noexcept override {
+      for (std::size_t i = 0, n = st->size(); i < n; ++i)
+        if (st->task_of(i) == t) return true;
+      return false;
     }
     /// Python: cancelling the awaiting task cancels the gathering future, with its message.
     bool cancel() noexcept override {
