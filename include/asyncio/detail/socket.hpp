@@ -502,18 +502,19 @@ class StreamState final : public Runnable {
   bool tls_fill() {
     try {
       for (;;) {
+        // Every record already received, up to a chunk (one SSL_read returns one record).
         TlsLayer::Status st = TlsLayer::Status::Ok;
-        char* p = rbuf_.prepare(kReadChunk);
-        std::size_t k = tls_->read(p, rbuf_.room(), st);
-        tls_flush_out();  // (a TLS 1.3 KeyUpdate is answered as it is read)
-        if (k > 0) {
+        std::size_t got = 0;
+        while (got < kReadChunk) {
+          char* p = rbuf_.prepare(kReadChunk - got);
+          std::size_t k = tls_->read(p, kReadChunk - got, st);
+          if (k == 0) break;
           rbuf_.commit(k);
-          return true;
+          got += k;
         }
-        if (st == TlsLayer::Status::Closed) {  // close_notify: the end of the stream
-          eof_ = true;
-          return true;
-        }
+        tls_flush_out();  // (a TLS 1.3 KeyUpdate is answered as it is read)
+        if (st == TlsLayer::Status::Closed) eof_ = true;  // close_notify: the end of the stream
+        if (got > 0 || eof_) return true;
         int r = recv_raw();
         if (r == 0) return false;
         if (r < 0) {  // EOF without close_notify: asyncio's SSL transport reports a plain EOF
