@@ -868,3 +868,27 @@ TEST_CASE("STARTTLS on our server's side, against our client; a client context c
   };
   asyncio::run(main());
 }
+
+TEST_CASE("TLS over a Unix socket: server_hostname is required, then it works as over TCP") {
+  auto main = []() -> asyncio::Task<std::string> {
+    std::string path = certs().path("tls.sock");
+    asyncio::ServerOptions so{.ssl = server_ctx()};
+    auto srv = co_await asyncio::start_unix_server(echo, path, so);
+    asyncio::ConnectOptions no_name{.ssl = client_ctx()};
+    std::string what;
+    try {
+      auto rw = co_await asyncio::open_unix_connection(path, no_name);
+    } catch (const asyncio::ValueError& e) {
+      what = e.what();
+    }
+    asyncio::ConnectOptions co{.ssl = client_ctx(), .server_hostname = "localhost"};
+    auto [r, w] = co_await asyncio::open_unix_connection(path, co);
+    w.write("unix\n");
+    std::string l = co_await r.readline();
+    w.close();
+    co_await w.wait_closed();
+    srv.close();
+    co_return what + " | " + l;
+  };
+  CHECK(asyncio::run(main()) == "You must set server_hostname when using ssl without a host | unix\n");
+}

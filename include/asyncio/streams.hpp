@@ -53,9 +53,11 @@ struct ConnectOptions {
   /// TLS: a client context (ssl.hpp; `ssl::default_context()` is Python's ssl=True). Empty:
   /// plain TCP.
   std::shared_ptr<ssl::SSLContext> ssl = {};
-  /// The name the certificate must match, sent as SNI; default: `host` (required for
-  /// open_unix_connection). "" disables the host-name check, as in Python. ValueError without
-  /// `.ssl`.
+  /// The name the certificate must match, sent as SNI (not for an IP address, which is
+  /// checked against the certificate's IP SANs); default: `host` (required for
+  /// open_unix_connection). "" sends none: a context with check_hostname() then refuses
+  /// (ValueError), as Python's does. ValueError without `.ssl`. Build TLS options in a variable
+  /// before the co_await under GCC 12 (README, "GCC 12 and coroutines").
   std::optional<std::string> server_hostname = std::nullopt;
   /// Handshake past this (default 60 s): TimeoutError, the socket closed. (Python raises
   /// ConnectionAbortedError there.) ValueError without `.ssl`.
