@@ -45,7 +45,8 @@ namespace asyncio::ssl {
 
 // ------------------------------------------------------------------------------ errors
 /// Python's ssl.SSLError: an OSError whose errno_ is OpenSSL's SSL_ERROR_* code (1 for a
-/// protocol error). Message as Python's: "[SSL: WRONG_VERSION_NUMBER] wrong version number".
+/// protocol error). Message as Python's: "[SSL: WRONG_VERSION_NUMBER] wrong version number"
+/// (without Python's " (_ssl.c:NNN)" suffix).
 /// `library` / `reason` name the OpenSSL error ("SSL", "WRONG_VERSION_NUMBER"), when known.
 class SSLError : public OSError {
  public:
@@ -421,7 +422,7 @@ inline int engine_index() {
 class TlsEngine final : public asyncio::detail::TlsLayer {
  public:
   TlsEngine(std::shared_ptr<SSLContext> ctx, bool server_side, const std::string& hostname)
-      : ctx_(std::move(ctx)), hostname_(hostname) {
+      : ctx_(std::move(ctx)), initial_ctx_(ctx_), hostname_(hostname) {
     if (server_side && ctx_->protocol() != Protocol::TLS_SERVER)
       throw ValueError("Cannot create a server socket with a PROTOCOL_TLS_CLIENT context");
     if (!server_side && ctx_->protocol() != Protocol::TLS_CLIENT)
@@ -540,6 +541,9 @@ class TlsEngine final : public asyncio::detail::TlsLayer {
   std::shared_ptr<SSLContext> ctx_;
 
  private:
+  // The context the SSL was made from: OpenSSL keeps using it (its callbacks, the session cache)
+  // after a servername callback switched ctx_, so it lives as long as the SSL.
+  std::shared_ptr<SSLContext> initial_ctx_;
   SSL* ssl_ = nullptr;
   BIO* rbio_ = nullptr;
   BIO* wbio_ = nullptr;
