@@ -1,10 +1,15 @@
 // ssl.hpp: SSLContext and TLS on streams, against ourselves and real peers (openssl s_server /
-// s_client, Python asyncio+ssl, curl). Certificates are made at start by `openssl` in a temp dir.
+// s_client, Python asyncio+ssl, curl). Certificates are made at start by `openssl` in a temp dir,
+// then moved to the build tree (ASYNCIO_SSL_CERT_CACHE) where the next processes of the same
+// ctest run reuse them for a day (ctest runs each case as its own process).
 #include <asyncio/asyncio.hpp>
 #include <asyncio/ssl.hpp>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <ctime>
 
 #include <cstdio>
 #include <cstdlib>
@@ -28,10 +33,11 @@ std::string tests_dir() {
 // ------------------------------------------------------------------ certificates
 struct Certs {
   std::string dir;
+  bool keep = false;  // the shared cache: left for the next process
   std::string path(const std::string& n) const { return dir + "/" + n; }
   std::string ca() const { return path("ca.pem"); }
   ~Certs() {
-    if (!dir.empty()) std::system(("rm -rf '" + dir + "'").c_str());
+    if (!dir.empty() && !keep) std::system(("rm -rf '" + dir + "'").c_str());
   }
 };
 
@@ -43,6 +49,15 @@ void sh(const std::string& cmd) {
 const Certs& certs() {
   static Certs c = [] {
     Certs c;
+#ifdef ASYNCIO_SSL_CERT_CACHE
+    const std::string cache = ASYNCIO_SSL_CERT_CACHE;
+    struct stat st {};
+    if (::stat((cache + "/done").c_str(), &st) == 0 && std::time(nullptr) - st.st_mtime < 86400) {
+      c.dir = cache;
+      c.keep = true;
+      return c;
+    }
+#endif
     char tmpl[] = "/tmp/asyncio_ssl_XXXXXX";
     c.dir = ::mkdtemp(tmpl);
     const std::string d = c.dir;
@@ -64,6 +79,15 @@ const Certs& certs() {
     leaf("client", "client", "DNS:client", 30);
     sh("cd " + d + " && openssl req -x509" + ec +
        "-keyout self.key -out self.pem -days 30 -subj '/CN=localhost' -addext subjectAltName=DNS:localhost,IP:127.0.0.1");
+    sh("touch " + d + "/done");
+#ifdef ASYNCIO_SSL_CERT_CACHE
+    // Publish (atomically; a process that loses the race keeps its own copy).
+    std::system(("rm -rf '" + cache + "'").c_str());
+    if (std::rename(d.c_str(), cache.c_str()) == 0) {
+      c.dir = cache;
+      c.keep = true;
+    }
+#endif
     return c;
   }();
   return c;
@@ -281,7 +305,7 @@ TEST_CASE("our client and server: echo, peer certificate, cipher, ALPN by the se
   CHECK(open_fd_count() == fds);
 }
 
-TEST_CASE("verification: self-signed (openssl s_server), wrong host, expired refused; CERT_NONE accepts") {
+TEST_CASE("verification: self-signed (openssl s_server), wrong host, expired refused, CERT_NONE accepts") {
   std::size_t fds = open_fd_count();
   auto main = []() -> asyncio::Task<> {
     // A real peer with a self-signed certificate: refused by a default context.
@@ -359,7 +383,7 @@ TEST_CASE("verification: self-signed (openssl s_server), wrong host, expired ref
   CHECK(open_fd_count() == fds);
 }
 
-TEST_CASE("mutual TLS: our server requires a client certificate; our client presents one to openssl s_server") {
+TEST_CASE("mutual TLS: our server requires a client certificate, our client presents one to openssl s_server") {
   std::size_t fds = open_fd_count();
   auto main = []() -> asyncio::Task<> {
     auto sctx = server_ctx();
@@ -828,7 +852,7 @@ TEST_CASE("STARTTLS: plain text, then start_tls, then TLS, against a Python asyn
   CHECK(open_fd_count() == fds);
 }
 
-TEST_CASE("STARTTLS on our server's side, against our client; a client context checking names needs one") {
+TEST_CASE("STARTTLS on our server's side, against our client (a client context checking names needs one)") {
   auto main = []() -> asyncio::Task<> {
     static auto sctx = server_ctx();
     auto handler = [](asyncio::StreamReader r, asyncio::StreamWriter w) -> asyncio::Task<> {
@@ -871,7 +895,7 @@ TEST_CASE("STARTTLS on our server's side, against our client; a client context c
 
 TEST_CASE("TLS over a Unix socket: server_hostname is required, then it works as over TCP") {
   auto main = []() -> asyncio::Task<std::string> {
-    std::string path = certs().path("tls.sock");
+    std::string path = "/tmp/asyncio_ssl_" + std::to_string(::getpid()) + ".sock";
     asyncio::ServerOptions so{.ssl = server_ctx()};
     auto srv = co_await asyncio::start_unix_server(echo, path, so);
     asyncio::ConnectOptions no_name{.ssl = client_ctx()};
@@ -888,6 +912,7 @@ TEST_CASE("TLS over a Unix socket: server_hostname is required, then it works as
     w.close();
     co_await w.wait_closed();
     srv.close();
+    ::unlink(path.c_str());
     co_return what + " | " + l;
   };
   CHECK(asyncio::run(main()) == "You must set server_hostname when using ssl without a host | unix\n");
