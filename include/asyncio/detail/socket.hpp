@@ -404,6 +404,10 @@ class StreamState final : public Runnable {
         tls_flush_out();
         if (closed_) return;
       }
+      if (!wbuf_.empty() && find_loop(loop_id_) != loop_) {  // no loop left to flush it
+        finalize(nullptr);
+        return;
+      }
       if (!wbuf_.empty()) {
         shutdown_timer_.owner = this;
         shutdown_timer_.run_ = &StreamState::shutdown_timeout;
