@@ -631,6 +631,28 @@ TEST_CASE("garbage instead of a ClientHello: that connection fails cleanly, the 
       CHECK((reply.empty() || reply[0] == '\x15'));
       w.close();
     }
+    // In debug mode the failure is reported to the exception handler (Python logs it then).
+    static std::vector<std::string> reports;
+    reports.clear();
+    asyncio::EventLoop& loop = asyncio::get_running_loop();
+    loop.set_debug(true);
+    loop.set_exception_handler([](asyncio::EventLoop&, const asyncio::ExceptionContext& c) {
+      reports.push_back(c.message + ": " + asyncio::detail::describe_exception(c.exception));
+    });
+    {
+      auto [r, w] = co_await asyncio::open_connection("127.0.0.1", srv.port());
+      w.write("not TLS at all\r\n\r\n");
+      std::string reply;
+      try {
+        reply = co_await r.read();
+      } catch (const asyncio::ConnectionResetError&) {
+      }
+      w.close();
+    }
+    loop.set_exception_handler(nullptr);
+    loop.set_debug(false);
+    REQUIRE(reports.size() == 1);
+    CHECK(reports[0].rfind("SSL handshake failed on an accepted connection: [SSL: ", 0) == 0);
     // A real client afterwards is served.
     asyncio::ConnectOptions co{.ssl = client_ctx(), .server_hostname = "localhost"};
     auto [r, w] = co_await asyncio::open_connection("127.0.0.1", srv.port(), co);
