@@ -57,6 +57,13 @@ class RuntimeError : public virtual std::runtime_error {
   explicit RuntimeError(const std::string& what) : std::runtime_error(what) {}
 };
 
+/// Python's NotImplementedError (a RuntimeError there too): an operation this object does not
+/// support (StreamWriter::write_eof() on a TLS stream).
+class NotImplementedError : public RuntimeError {
+ public:
+  explicit NotImplementedError(const std::string& what) : std::runtime_error(what), RuntimeError(what) {}
+};
+
 /// Python's ValueError: an argument with the right type and a bad value.
 class ValueError : public virtual std::runtime_error {
  public:

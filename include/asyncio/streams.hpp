@@ -12,10 +12,16 @@
 // last handle goes. Differences from Python, all invisible to a program that only uses the API:
 // the reader pulls data from the socket when it needs it (no background reading), so at_eof()
 // turns true once a read has seen the EOF; a server is closed when its last Server handle goes.
+//
+// TLS (Python's ssl=): give `.ssl` a context from <asyncio/ssl.hpp> (which a TLS program
+// includes; this header only names the type), e.g. `{.ssl = asyncio::ssl::default_context()}`.
+// The handshake completes before open_connection returns / before the server's callback runs.
 #pragma once
 
 #include <sys/stat.h>
 
+#include <any>
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -28,6 +34,7 @@
 
 #include "detail/reactor.hpp"
 #include "detail/socket.hpp"
+#include "detail/tls_layer.hpp"
 #include "events.hpp"
 #include "exceptions.hpp"
 #include "task.hpp"
@@ -43,6 +50,21 @@ inline constexpr std::size_t DEFAULT_LIMIT = 64 * 1024;
 struct ConnectOptions {
   std::size_t limit = DEFAULT_LIMIT;  // readline/readuntil limit
   int family = 0;                     // AF_UNSPEC, AF_INET or AF_INET6
+  /// TLS: a client context (ssl.hpp; `ssl::default_context()` is Python's ssl=True). Empty:
+  /// plain TCP.
+  std::shared_ptr<ssl::SSLContext> ssl = {};
+  /// The name the certificate must match, sent as SNI (not for an IP address, which is
+  /// checked against the certificate's IP SANs); default: `host` (required for
+  /// open_unix_connection). "" sends none: a context with check_hostname() then refuses
+  /// (ValueError), as Python's does. ValueError without `.ssl`. Build TLS options in a variable
+  /// before the co_await under GCC 12 (README, "GCC 12 and coroutines").
+  std::optional<std::string> server_hostname = std::nullopt;
+  /// Handshake past this (default 60 s): TimeoutError, the socket closed. (Python raises
+  /// ConnectionAbortedError there.) ValueError without `.ssl`.
+  std::optional<Seconds> ssl_handshake_timeout = std::nullopt;
+  /// close(): how long the close_notify may take to go out (default 30 s); then the socket
+  /// is closed anyway. ValueError without `.ssl`.
+  std::optional<Seconds> ssl_shutdown_timeout = std::nullopt;
 };
 
 /// start_server / start_unix_server options.
@@ -52,11 +74,27 @@ struct ServerOptions {
   int backlog = 100;           // listen() backlog, and connections accepted per loop iteration
   bool reuse_address = true;   // SO_REUSEADDR (Python's default on POSIX)
   bool reuse_port = false;     // SO_REUSEPORT: one loop per core can share a port
+  /// TLS: a server context (ssl.hpp) with its certificate loaded. Each connection's handshake
+  /// runs before the callback; one that fails or times out is closed quietly (reported to the
+  /// exception handler in debug mode only, as Python's), and the server keeps serving.
+  std::shared_ptr<ssl::SSLContext> ssl = {};
+  std::optional<Seconds> ssl_handshake_timeout = std::nullopt;  // default 60 s
+  std::optional<Seconds> ssl_shutdown_timeout = std::nullopt;   // default 30 s
+};
+
+/// StreamWriter::start_tls options (Python 3.11's keyword arguments).
+struct StartTlsOptions {
+  /// Client side: the name to check and send as SNI (a context that checks host names needs
+  /// one: ValueError otherwise). Ignored on a server's connection.
+  std::optional<std::string> server_hostname = std::nullopt;
+  std::optional<Seconds> ssl_handshake_timeout = std::nullopt;  // default 60 s
+  std::optional<Seconds> ssl_shutdown_timeout = std::nullopt;   // default 30 s
 };
 
 namespace detail {
 class ReadExactly;
 class Drain;
+struct StreamAccess;
 class StreamRef {
  public:
   StreamRef() noexcept = default;
@@ -124,6 +162,7 @@ class StreamReader {
   std::size_t buffered() const { return s_->rbuf_.size(); }
 
  private:
+  friend struct detail::StreamAccess;
   detail::StreamRef s_;
 };
 
@@ -144,10 +183,13 @@ class StreamWriter {
   /// over the 64 KiB high-water mark). Raises the connection's error if it was lost. Under the
   /// mark it completes without suspending and without a coroutine frame (converts to Task<void>).
   detail::Drain drain();
-  /// Half-close: send EOF after the buffered data (sockets); closes a pipe.
+  /// Half-close: send EOF after the buffered data (sockets); closes a pipe. TLS has no
+  /// half-close: NotImplementedError there, as in Python.
   void write_eof() { s_->write_eof(); }
-  bool can_write_eof() const { return s_->family_ != 0; }
-  /// Close after the buffered data is sent. The reader side then sees EOF.
+  bool can_write_eof() const { return s_->family_ != 0 && !s_->is_tls(); }
+  /// Close after the buffered data is sent. The reader side then sees EOF. TLS: our
+  /// close_notify follows the data (we do not wait for the peer's, which TLS allows), bounded
+  /// by ssl_shutdown_timeout.
   void close() { s_->close(); }
   /// Wait until the connection is closed.
   Task<void> wait_closed();
@@ -158,6 +200,28 @@ class StreamWriter {
     if (name == "sockname") return s_->sockname_;
     return {"", 0};
   }
+  /// Any key, typed: std::nullopt where Python gives None (no such key, not TLS, no peer
+  /// certificate); TypeError if the key holds another type. Keys and types:
+  ///   "peername", "sockname"  std::pair<std::string, int>
+  ///   "socket"                int (the fd)
+  ///   "peercert"              ssl::PeerCert (Python's getpeercert() dict as a struct)
+  ///   "cipher"                std::tuple<std::string, std::string, int> (name, protocol, bits)
+  ///   "compression"           std::string (always nullopt: compression is off, as in Python)
+  ///   "ssl_object"            ssl::SSLObject
+  ///   "sslcontext"            std::shared_ptr<ssl::SSLContext>
+  /// e.g. `auto cert = writer.get_extra_info<asyncio::ssl::PeerCert>("peercert");`
+  template <class T>
+  std::optional<T> get_extra_info(std::string_view name) const {
+    std::any a = s_->extra_info(name);
+    if (!a.has_value()) return std::nullopt;
+    if (auto* p = std::any_cast<T>(&a)) return std::optional<T>(std::move(*p));
+    throw TypeError("get_extra_info(\"" + std::string(name) + "\") holds another type than the one asked for");
+  }
+  /// Upgrade this connection to TLS in place (STARTTLS; Python 3.11's StreamWriter.start_tls):
+  /// the reader and writer keep working, now over TLS. A client connection does the client's
+  /// side, one accepted by start_server the server's. Errors as open_connection's; a failed
+  /// handshake closes the connection. Write nothing while it runs.
+  Task<void> start_tls(std::shared_ptr<ssl::SSLContext> sslcontext, StartTlsOptions opts = {});
   /// Python's transport.set_write_buffer_limits(high, low).
   void set_write_buffer_limits(std::size_t high, std::size_t low) { s_->set_write_buffer_limits(high, low); }
   std::size_t write_buffer_size() const { return s_->write_buffer_size(); }

@@ -3,6 +3,8 @@
 // transport shared by one StreamReader / StreamWriter pair (Python's _SelectorSocketTransport
 // plus StreamReaderProtocol, in pull style: the reader does recv() itself when its buffer lacks
 // data, trying the syscall first and waiting on the edge-triggered registration only on EAGAIN).
+// A TLS stream holds a TlsLayer (tls_layer.hpp): the same syscalls move ciphertext, the layer
+// turns it into the plaintext of rbuf_ and the plaintext written into ciphertext for wbuf_.
 #pragma once
 
 #include <arpa/inet.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <any>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -28,6 +31,7 @@
 #include "../exceptions.hpp"
 #include "core.hpp"
 #include "reactor.hpp"
+#include "tls_layer.hpp"
 
 namespace asyncio::detail {
 
@@ -307,6 +311,7 @@ class StreamState final : public Runnable {
       return true;
     }
     if (fed_) return false;  // what feed_data gives is in the buffer already: wait for more
+    if (tls_) return tls_fill();
     if (!io_.read_ready) return false;  // no readable edge since the last EAGAIN
     std::size_t n = std::max(want, kReadChunk);
     char* p = rbuf_.prepare(n);
@@ -343,6 +348,23 @@ class StreamState final : public Runnable {
     if (eof_requested_) throw RuntimeError("Cannot call write() after write_eof()");
     if (data.empty()) return;
     if (closing_ || closed_) return;  // Python drops writes to a closing transport
+    if (tls_) {
+      try {
+        tls_->write(data.data(), data.size());
+      } catch (...) {
+        rerr_ = std::current_exception();
+        finalize(rerr_);
+        return;  // as for a failed send: drain() reports it
+      }
+      tls_flush_out();
+      return;
+    }
+    send_raw(data);
+  }
+  /// Bytes for the socket as they are (ciphertext on a TLS stream): sent now, or queued behind
+  /// what is queued already.
+  void send_raw(std::string_view data) {
+    if (closed_ || data.empty()) return;
     if (wbuf_.empty()) {
       std::size_t off = 0;
       while (off < data.size()) {
@@ -364,6 +386,7 @@ class StreamState final : public Runnable {
     start_flush();
   }
   void write_eof() {
+    if (tls_) throw NotImplementedError("SSL transport does not support write_eof()");
     if (closing_ || closed_ || eof_requested_) return;
     eof_requested_ = true;
     if (wbuf_.empty()) do_shutdown_wr();
@@ -373,6 +396,24 @@ class StreamState final : public Runnable {
   void close() {
     if (closing_ || closed_) return;
     closing_ = true;
+    if (tls_) {
+      // Our close_notify goes after the data; the fd closes once both are out, or when the
+      // shutdown timeout passes (a peer that stopped reading cannot hold the stream open).
+      if (tls_->handshake_done()) {
+        tls_->shutdown();
+        tls_flush_out();
+        if (closed_) return;
+      }
+      if (!wbuf_.empty() && find_loop(loop_id_) != loop_) {  // no loop left to flush it
+        finalize(nullptr);
+        return;
+      }
+      if (!wbuf_.empty()) {
+        shutdown_timer_.owner = this;
+        shutdown_timer_.run_ = &StreamState::shutdown_timeout;
+        loop_->add_timer(&shutdown_timer_, loop_->time() + tls_shutdown_timeout_);
+      }
+    }
     if (wbuf_.empty()) finalize(nullptr);
   }
   /// Drop everything now (Python's transport.abort()).
@@ -399,6 +440,50 @@ class StreamState final : public Runnable {
 
   std::string peer_repr() const { return family_ ? addr_repr(family_, peername_) : std::string("pipe"); }
 
+  // ---------------------------------------------------------------- TLS
+  /// StreamWriter::get_extra_info's value for `name` (an empty any: Python's None).
+  std::any extra_info(std::string_view name) const {
+    if (name == "peername") return family_ ? std::any(peername_) : std::any();
+    if (name == "sockname") return family_ ? std::any(sockname_) : std::any();
+    if (name == "socket") return io_.fd >= 0 && is_socket_ ? std::any(io_.fd) : std::any();
+    if (tls_) return tls_->extra_info(name);
+    return {};
+  }
+  /// Make this stream speak TLS from now on; bytes already buffered and not yet read are the
+  /// start of the peer's TLS stream (a STARTTLS client may send its ClientHello right behind
+  /// the command). Then drive the handshake with tls_handshake_step().
+  void start_tls(std::unique_ptr<TlsLayer> layer, double shutdown_timeout) {
+    tls_ = std::move(layer);
+    tls_shutdown_timeout_ = shutdown_timeout;
+    if (!rbuf_.empty()) {
+      tls_->feed(rbuf_.data(), rbuf_.size());
+      rbuf_.clear();
+    }
+  }
+  bool is_tls() const noexcept { return tls_ != nullptr; }
+  /// One step of the handshake: true once complete, false to wait for the socket to be
+  /// readable. Throws the handshake's error (the alert for the peer was sent, or queued).
+  bool tls_handshake_step() {
+    if (rerr_) std::rethrow_exception(rerr_);
+    if (closed_) throw ConnectionResetError("Connection lost during the SSL handshake");
+    for (;;) {
+      TlsLayer::Status st;
+      try {
+        st = tls_->handshake();
+      } catch (...) {
+        tls_flush_out();
+        throw;
+      }
+      tls_flush_out();
+      if (rerr_) std::rethrow_exception(rerr_);
+      if (st == TlsLayer::Status::Ok) return true;
+      int r = recv_raw();
+      if (r == 0) return false;
+      if (r < 0) tls_->feed_eof_in_handshake();
+    }
+  }
+  bool server_side_ = false;  // accepted by a server (start_tls is then the server's side)
+
   EventLoop* loop_;
   std::uint64_t loop_id_;
   IoHandle io_;
@@ -412,7 +497,90 @@ class StreamState final : public Runnable {
   struct FlushSlot : IoSlot {
     StreamState* owner;
   };
+  struct ShutdownTimer : TimerNode {
+    StreamState* owner = nullptr;
+  };
   ~StreamState() = default;
+
+  /// The TLS half of fill(): decrypt what the layer holds; when it needs more, one recv().
+  bool tls_fill() {
+    try {
+      for (;;) {
+        // Every record already received, up to a chunk (one SSL_read returns one record).
+        TlsLayer::Status st = TlsLayer::Status::Ok;
+        std::size_t got = 0;
+        while (got < kReadChunk) {
+          char* p = rbuf_.prepare(kReadChunk - got);
+          std::size_t k = tls_->read(p, kReadChunk - got, st);
+          if (k == 0) break;
+          rbuf_.commit(k);
+          got += k;
+        }
+        tls_flush_out();  // (a TLS 1.3 KeyUpdate is answered as it is read)
+        if (st == TlsLayer::Status::Closed) eof_ = true;  // close_notify: the end of the stream
+        if (got > 0 || eof_) return true;
+        int r = recv_raw();
+        if (r == 0) return false;
+        if (r < 0) {  // EOF without close_notify: asyncio's SSL transport reports a plain EOF
+          eof_ = true;
+          return true;
+        }
+      }
+    } catch (...) {
+      if (!rerr_) rerr_ = std::current_exception();
+      tls_flush_out();  // the alert, if one is due
+      finalize(rerr_);
+      throw;
+    }
+  }
+  /// One recv() of ciphertext into the layer: 1 fed, 0 EAGAIN (or no edge yet), -1 EOF.
+  /// Throws the connection's error.
+  int recv_raw() {
+    if (!io_.read_ready) return 0;
+    char* p = raw_.prepare(kReadChunk);
+    std::size_t room = raw_.room();
+    for (;;) {
+      ssize_t k = ::recv(io_.fd, p, room, 0);
+      if (k > 0) {
+        if (static_cast<std::size_t>(k) < room && !io_.hup) io_.read_ready = false;
+        tls_->feed(p, static_cast<std::size_t>(k));
+        return 1;
+      }
+      if (k == 0) return -1;
+      int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        if (!io_.hup) io_.read_ready = false;
+        return 0;
+      }
+      fatal(err);
+      std::rethrow_exception(rerr_);
+    }
+  }
+  /// Send the ciphertext the layer produced (records, handshake messages, alerts).
+  void tls_flush_out() noexcept {
+    while (!closed_) {
+      std::size_t n = tls_->pending();
+      if (n == 0) return;
+      if (!wbuf_.empty()) {  // queued behind what waits already: straight into the queue
+        char* p = wbuf_.prepare(n);
+        wbuf_.commit(tls_->take(p, n));
+        continue;
+      }
+      char* p = raw_.prepare(n);
+      std::size_t k = tls_->take(p, n);
+      try {
+        send_raw(std::string_view(p, k));
+      } catch (...) {  // (out of memory queueing it)
+        fatal(ENOMEM);
+        return;
+      }
+    }
+  }
+  static void shutdown_timeout(Runnable* r, bool discard) {
+    if (discard) return;
+    static_cast<ShutdownTimer*>(static_cast<TimerNode*>(r))->owner->finalize(nullptr);
+  }
 
   static int sock_family(int fd) {
     sockaddr_storage ss{};
@@ -506,6 +674,10 @@ class StreamState final : public Runnable {
     if (io_.fd >= 0) ::close(io_.fd);
     io_.fd = -1;
     wbuf_.clear();
+    if (shutdown_timer_.owner) {
+      if (shutdown_timer_.in_heap() && find_loop(loop_id_) == loop_) loop_->remove_timer(&shutdown_timer_);
+      shutdown_timer_.unlink();
+    }
     if (flushing_ && flush_parked && !linked() && find_loop(loop_id_) == loop_)
       loop_->push_ready(this);  // its run releases the flush's reference
     wake_list(drain_waiters_);
@@ -513,6 +685,10 @@ class StreamState final : public Runnable {
   }
 
   ByteBuffer wbuf_;
+  std::unique_ptr<TlsLayer> tls_;
+  ByteBuffer raw_;  // TLS: ciphertext on its way between the socket and the layer
+  ShutdownTimer shutdown_timer_;
+  double tls_shutdown_timeout_ = 30.0;
   FlushSlot flush_slot_;
   List drain_waiters_;
   List closed_waiters_;

@@ -324,9 +324,105 @@ inline Task<std::pair<StreamReader, StreamWriter>> connect_addresses(std::vector
 
 }  // namespace detail
 
+// ------------------------------------------------------------------------------ TLS
+namespace detail {
+
+struct StreamAccess {
+  static StreamState* of(const StreamReader& r) noexcept { return r.s_.get(); }
+};
+
+inline double tls_timeout(const std::optional<Seconds>& t, double dflt, const char* what) {
+  if (!t) return dflt;
+  double v = t->count();
+  if (!(v > 0)) throw ValueError(std::string(what) + " should be a positive number, got " + std::to_string(v));
+  return v;
+}
+
+/// Python's checks of open_connection's TLS arguments.
+inline void check_tls_args(const ConnectOptions& o) {
+  if (!o.ssl) {
+    if (o.server_hostname) throw ValueError("server_hostname is only meaningful with ssl");
+    if (o.ssl_handshake_timeout) throw ValueError("ssl_handshake_timeout is only meaningful with ssl");
+    if (o.ssl_shutdown_timeout) throw ValueError("ssl_shutdown_timeout is only meaningful with ssl");
+  }
+}
+
+inline Task<void> tls_handshake_loop(StreamRef s) {
+  while (!s->tls_handshake_step()) {
+    auto w = s->readable();
+    co_await w;
+  }
+}
+
+/// Put `s` under TLS and run the handshake within `handshake_timeout` seconds. On failure the
+/// connection is closed: at once on a timeout or a cancellation, after the alert otherwise.
+inline Task<void> tls_upgrade(StreamRef s, std::shared_ptr<ssl::SSLContext> ctx, bool server_side,
+                              std::string server_hostname, double handshake_timeout, double shutdown_timeout) {
+  if (!ctx) throw ValueError("ssl: an SSLContext is needed");
+  if (s->is_tls()) throw RuntimeError("start_tls(): the stream already uses TLS");
+  if (s->closed() || s->is_closing()) throw ConnectionResetError("Connection lost");
+  TlsLayerFactory make = tls_layer_factory.load(std::memory_order_acquire);
+  if (!make) throw RuntimeError("TLS needs an ssl::SSLContext (asyncio/ssl.hpp)");
+  std::unique_ptr<TlsLayer> layer = make(ctx, server_side, server_hostname);
+  s->start_tls(std::move(layer), shutdown_timeout);
+  bool timed_out = false;
+  std::exception_ptr err;
+  try {
+    auto hs = tls_handshake_loop(s);
+    auto w = wait_for(std::move(hs), handshake_timeout);
+    co_await std::move(w);
+  } catch (const TimeoutError&) {
+    timed_out = true;
+  } catch (...) {
+    err = std::current_exception();
+  }
+  if (timed_out) {
+    s->abort();
+    throw TimeoutError("SSL handshake is taking longer than " + std::to_string(handshake_timeout) +
+                       " seconds: aborting the connection");
+  }
+  if (err) {
+    if (is_cancelled_error(err))
+      s->abort();
+    else
+      s->close();  // (the alert, if queued, goes out first; bounded by the shutdown timeout)
+    std::rethrow_exception(err);
+  }
+}
+
+inline Task<std::pair<StreamReader, StreamWriter>> tls_client(std::pair<StreamReader, StreamWriter> rw,
+                                                              std::shared_ptr<ssl::SSLContext> ctx,
+                                                              std::string server_hostname, double hs, double sd) {
+  StreamRef s(StreamAccess::of(rw.first));
+  auto up = tls_upgrade(s, std::move(ctx), false, std::move(server_hostname), hs, sd);
+  co_await std::move(up);
+  co_return rw;
+}
+
+}  // namespace detail
+
+inline Task<void> StreamWriter::start_tls(std::shared_ptr<ssl::SSLContext> sslcontext, StartTlsOptions opts) {
+  detail::StreamRef s = s_;
+  if (!s) throw RuntimeError("stream handle is empty");
+  double hs = detail::tls_timeout(opts.ssl_handshake_timeout, 60.0, "ssl_handshake_timeout");
+  double sd = detail::tls_timeout(opts.ssl_shutdown_timeout, 30.0, "ssl_shutdown_timeout");
+  std::string name = s->server_side_ ? std::string() : opts.server_hostname.value_or(std::string());
+  auto up = detail::tls_upgrade(s, std::move(sslcontext), s->server_side_, std::move(name), hs, sd);
+  co_await std::move(up);
+}
+
 inline Task<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, int port, ConnectOptions opts) {
+  detail::check_tls_args(opts);
+  double hs = detail::tls_timeout(opts.ssl_handshake_timeout, 60.0, "ssl_handshake_timeout");
+  double sd = detail::tls_timeout(opts.ssl_shutdown_timeout, 30.0, "ssl_shutdown_timeout");
   std::vector<detail::Address> addrs = co_await detail::resolve(host, port, opts.family, 0);
   auto rw = co_await detail::connect_addresses(std::move(addrs), opts.limit, "'" + host + "'");
+  if (opts.ssl) {
+    std::string name = opts.server_hostname.value_or(host);
+    auto t = detail::tls_client(std::move(rw), opts.ssl, std::move(name), hs, sd);
+    auto tls = co_await std::move(t);
+    co_return tls;
+  }
   co_return rw;
 }
 
@@ -346,8 +442,17 @@ inline Address unix_address(const std::string& path) {
 }  // namespace detail
 
 inline Task<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path, ConnectOptions opts) {
+  detail::check_tls_args(opts);
+  double hs = detail::tls_timeout(opts.ssl_handshake_timeout, 60.0, "ssl_handshake_timeout");
+  double sd = detail::tls_timeout(opts.ssl_shutdown_timeout, 30.0, "ssl_shutdown_timeout");
+  if (opts.ssl && !opts.server_hostname) throw ValueError("You must set server_hostname when using ssl without a host");
   std::vector<detail::Address> addrs{detail::unix_address(path)};
   auto rw = co_await detail::connect_addresses(std::move(addrs), opts.limit, "'" + path + "'");
+  if (opts.ssl) {
+    auto t = detail::tls_client(std::move(rw), opts.ssl, *opts.server_hostname, hs, sd);
+    auto tls = co_await std::move(t);
+    co_return tls;
+  }
   co_return rw;
 }
 
@@ -372,7 +477,13 @@ struct Listener final : Runnable, IoSlot {
 class ServerState {
  public:
   ServerState(EventLoop* loop, std::shared_ptr<ClientConnectedCallback> cb, ServerOptions opts)
-      : loop_(loop), cb_(std::move(cb)), opts_(opts) {}
+      : loop_(loop), cb_(std::move(cb)), opts_(std::move(opts)) {
+    if (!opts_.ssl && opts_.ssl_handshake_timeout)
+      throw ValueError("ssl_handshake_timeout is only meaningful with ssl");
+    if (!opts_.ssl && opts_.ssl_shutdown_timeout) throw ValueError("ssl_shutdown_timeout is only meaningful with ssl");
+    tls_handshake_timeout_ = tls_timeout(opts_.ssl_handshake_timeout, 60.0, "ssl_handshake_timeout");
+    tls_shutdown_timeout_ = tls_timeout(opts_.ssl_shutdown_timeout, 30.0, "ssl_shutdown_timeout");
+  }
   ServerState(const ServerState&) = delete;
 
   void add_ref() noexcept { ++refs_; }
@@ -420,6 +531,7 @@ class ServerState {
   std::uint64_t loop_id_ = loop_->id();
   std::shared_ptr<ClientConnectedCallback> cb_;
   ServerOptions opts_;
+  double tls_handshake_timeout_ = 60.0, tls_shutdown_timeout_ = 30.0;
   std::vector<std::unique_ptr<Listener>> listeners_;
   List waiters_;  // serve_forever / wait_closed
   std::uint32_t refs_ = 0;
@@ -477,13 +589,33 @@ class ServerState {
       loop_->call_exception_handler({"Error setting up an accepted connection", std::current_exception(), {}});
       return;
     }
+    st->server_side_ = true;
     StreamReader r(st);
     StreamWriter w(st);
-    loop_->create_task(client_connected(cb_, std::move(r), std::move(w)));
+    loop_->create_task(client_connected(cb_, std::move(r), std::move(w), opts_.ssl, tls_handshake_timeout_,
+                                        tls_shutdown_timeout_));
   }
-  static Task<void> client_connected(std::shared_ptr<ClientConnectedCallback> cb, StreamReader r, StreamWriter w) {
+  static Task<void> client_connected(std::shared_ptr<ClientConnectedCallback> cb, StreamReader r, StreamWriter w,
+                                     std::shared_ptr<ssl::SSLContext> ssl, double hs, double sd) {
     StreamWriter keep = w;
     std::exception_ptr e;
+    if (ssl) {
+      // The handshake first: one that fails is this connection's end, not the server's.
+      StreamRef s(StreamAccess::of(r));
+      try {
+        auto up = tls_upgrade(s, std::move(ssl), true, std::string(), hs, sd);
+        co_await std::move(up);
+      } catch (const std::exception&) {
+        e = std::current_exception();
+      }
+      if (e) {
+        EventLoop& loop = get_running_loop();
+        if (loop.get_debug())
+          loop.call_exception_handler({"SSL handshake failed on an accepted connection", e, {}});
+        keep.abort();
+        co_return;
+      }
+    }
     try {
       co_await (*cb)(std::move(r), std::move(w));
     } catch (const std::exception&) {
