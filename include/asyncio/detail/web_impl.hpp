@@ -216,7 +216,7 @@ inline void UrlDispatcher::add(std::string method, std::string path, Handler h) 
     resources_.push_back(std::make_unique<detail::Resource>(path));
   auto& routes = resources_.back()->routes;
   for (auto& r : routes)
-    if (r.first == method && method != "*")
+    if (r.first == method || r.first == "*")
       throw RuntimeError("Added route will never be executed, method " + method + " is already registered");
   routes.emplace_back(std::move(method), std::move(h));
 }
@@ -263,17 +263,19 @@ struct Pending {
   bool discard = false;     // the handler is done: the rest of the body is dropped
 };
 
-/// Headers of a plain response (Response or an HTTPException's), without the body.
+/// A response's status line and headers. Content-Type goes where aiohttp puts it: first when
+/// the program chose it (text=, content_type=), else after the length (the default filled in at
+/// prepare time).
 inline std::string response_head(int major, int minor, int status, const std::string& reason, const Headers& headers,
                                  const std::string& content_type, std::optional<std::size_t> content_length,
-                                 bool chunked, bool keep_alive) {
+                                 bool chunked, bool keep_alive, bool ct_first = true) {
   std::string out;
   out.reserve(256);
   out += "HTTP/" + std::to_string(major) + "." + std::to_string(minor) + " " + std::to_string(status) + " ";
   out += reason.empty() ? std::string(reason_phrase(status)) : reason;
   out += "\r\n";
   bool has_ct = headers.contains("Content-Type");
-  if (!has_ct && !content_type.empty()) out += "Content-Type: " + content_type + "\r\n";
+  if (ct_first && !has_ct && !content_type.empty()) out += "Content-Type: " + content_type + "\r\n";
   for (auto& [k, v] : headers) {
     if (iequals(k, "Content-Length") || iequals(k, "Transfer-Encoding") || iequals(k, "Connection")) continue;
     out += k;
@@ -283,6 +285,7 @@ inline std::string response_head(int major, int minor, int status, const std::st
   }
   if (content_length) out += "Content-Length: " + std::to_string(*content_length) + "\r\n";
   if (chunked) out += "Transfer-Encoding: chunked\r\n";
+  if (!ct_first && !has_ct && !content_type.empty()) out += "Content-Type: " + content_type + "\r\n";
   if (!headers.contains("Date")) out += "Date: " + http_date() + "\r\n";
   if (!headers.contains("Server")) out += "Server: " + std::string(kServerHeader) + "\r\n";
   if (major == 1 && minor == 0) {
@@ -417,7 +420,10 @@ class Connection final : public ParserSink {
         c->peer_gone();
         co_return;
       }
+      std::size_t queued_before = c->queue_.size();
       if (!c->parser_.feed(data)) {
+        // As aiohttp's data_received: the requests of the chunk that failed are not answered.
+        while (c->queue_.size() > queued_before && !c->queue_.back()->dispatched) c->queue_.pop_back();
         c->parse_failed();
         co_return;
       }
@@ -583,6 +589,7 @@ inline Task<void> Connection::run() {
     } else {
       std::string body;
       std::string ct = resp.content_type;
+      bool ct_first = !ct.empty() || (!resp.body && resp.text);
       if (resp.body) {
         body = std::move(*resp.body);
         if (ct.empty()) ct = "application/octet-stream";
@@ -598,7 +605,7 @@ inline Task<void> Connection::run() {
       std::optional<std::size_t> len;
       if (!no_body) len = body.size();
       std::string out = response_head(req.version_major_, req.version_minor_, resp.status, resp.reason, resp.headers,
-                                      no_body ? std::string() : ct, len, false, keep);
+                                      no_body ? std::string() : ct, len, false, keep, ct_first);
       if (req.method_ != "HEAD" && !no_body) out += body;
       auto t = send(std::move(out));
       co_await std::move(t);
@@ -767,7 +774,7 @@ inline Task<void> StreamResponse::prepare(Request& request) {
   std::optional<std::size_t> len;
   if (content_length_ && !out.chunked) len = static_cast<std::size_t>(*content_length_);
   std::string head = detail::response_head(request.version_major_, request.version_minor_, status_, reason_, headers_,
-                                           content_type(), len, out.chunked, keep);
+                                           content_type(), len, out.chunked, keep, !content_type_.empty());
   if (!request.conn_) co_return;
   auto t = request.conn_->send(std::move(head));
   co_await std::move(t);
