@@ -965,3 +965,95 @@ TEST_CASE("web: run_app serves until SIGTERM, then shuts down gracefully") {
   CHECK(WIFEXITED(st));
   CHECK(WEXITSTATUS(st) == 0);
 }
+
+namespace {
+std::string g_file_path;
+Task<web::Response> file_handler(web::Request&) { co_return web::FileResponse(g_file_path); }
+Task<web::Response> missing_file(web::Request&) { co_return web::FileResponse(g_file_path + ".missing"); }
+Task<void> static_body(int port, std::vector<std::string>* out) {
+  const char* targets[] = {"/static/a.txt", "/static/sub/b.txt", "/static/sub", "/static/../secret.txt",
+                           "/static/%2e%2e/secret.txt", "/static/sub%2Fb.txt", "/static/link.txt",
+                           "/static/inlink.txt", "/static/nope", "/file", "/missing"};
+  for (const char* t : targets) {
+    std::string rq = get(t, "Connection: close\r\n");
+    auto x = exchange(port, rq);
+    std::string reply = co_await std::move(x);
+    out->push_back(normalise(reply));
+  }
+  const char* ranges[] = {"bytes=2-4", "bytes=-3", "bytes=7-", "bytes=100-", "bytes=1-2,4-5", "junk", "bytes=5-2"};
+  for (const char* r : ranges) {
+    std::string rq = get("/static/a.txt", "Range: " + std::string(r) + "\r\nConnection: close\r\n");
+    auto x = exchange(port, rq);
+    std::string reply = co_await std::move(x);
+    out->push_back(normalise(reply));
+  }
+  std::string rq = "HEAD /file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  auto x = exchange(port, rq);
+  std::string reply = co_await std::move(x);
+  out->push_back(normalise(reply));
+}
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("web: add_static and FileResponse: files, Range, escapes refused (answers as aiohttp 3.8.4 gives them)") {
+  char tmpl[] = "/tmp/test_web_static_XXXXXX";
+  std::string base = ::mkdtemp(tmpl);
+  std::string root = base + "/root";
+  ::mkdir(root.c_str(), 0755);
+  ::mkdir((root + "/sub").c_str(), 0755);
+  std::ofstream(root + "/a.txt") << "0123456789";
+  std::ofstream(root + "/sub/b.txt") << "bee";
+  std::ofstream(base + "/secret.txt") << "secret";
+  REQUIRE(::symlink((base + "/secret.txt").c_str(), (root + "/link.txt").c_str()) == 0);
+  REQUIRE(::symlink((root + "/a.txt").c_str(), (root + "/inlink.txt").c_str()) == 0);
+  g_file_path = root + "/a.txt";
+  web::Application app;
+  app.router().add_static("/static", root);
+  app.router().add_get("/file", file_handler);
+  app.router().add_get("/missing", missing_file);
+  CHECK_THROWS_AS(app.router().add_static("/x", base + "/nothing"), asyncio::ValueError);
+  std::vector<std::string> out;
+  asyncio::run(serve(app, {}, [&](int port) { return static_body(port, &out); }));
+  for (const char* f : {"/root/sub/b.txt", "/root/a.txt", "/root/link.txt", "/root/inlink.txt", "/secret.txt"})
+    std::remove((base + f).c_str());
+  ::rmdir((root + "/sub").c_str());
+  ::rmdir(root.c_str());
+  ::rmdir(base.c_str());
+  REQUIRE(out.size() == 19);
+  // 200, Content-Type: text/plain, Etag, Last-Modified, Content-Length: 10, Accept-Ranges: bytes
+  CHECK(out[0].rfind("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nEtag: \"", 0) == 0);
+  CHECK(has(out[0], "Accept-Ranges: bytes\r\n"));
+  CHECK(has(out[0], "Content-Length: 10\r\n"));
+  CHECK(has(out[0], "Last-Modified: "));
+  CHECK(has(out[0], "\r\n\r\n0123456789<EOF>"));
+  CHECK(has(out[1], "\r\n\r\nbee<EOF>"));
+  CHECK(has(out[2], "403 Forbidden\r\n"));  // a directory
+  CHECK(has(out[2], "403: Forbidden<EOF>"));
+  CHECK(has(out[3], "404 Not Found\r\n"));                                          // ..
+  CHECK(has(out[4], "404 Not Found\r\n"));                                          // %2e%2e
+  CHECK(has(out[5], "404 Not Found\r\n"));  // %2F: refused (aiohttp 3.8.4 serves sub/b.txt)
+  CHECK(has(out[6], "404 Not Found\r\n"));  // a symlink out of the directory
+  CHECK(has(out[7], "\r\n\r\n0123456789<EOF>"));  // a symlink inside it
+  CHECK(has(out[8], "404 Not Found\r\n"));
+  CHECK(has(out[9], "\r\n\r\n0123456789<EOF>"));
+  CHECK(out[9].substr(0, 80) == out[0].substr(0, 80));  // same head as the static route
+  CHECK(has(out[10], "404 Not Found\r\n"));  // aiohttp 3.8.4 closes without an answer
+  // Range: 206 "Partial Content", Content-Range bytes 2-4/10, "234"; -3 and 7- → 7-9/10 "789"
+  CHECK(has(out[11], "HTTP/1.1 206 Partial Content\r\n"));
+  CHECK(has(out[11], "Content-Range: bytes 2-4/10\r\n"));
+  CHECK(has(out[11], "Content-Length: 3\r\n"));
+  CHECK(has(out[11], "\r\n\r\n234<EOF>"));
+  CHECK(has(out[12], "Content-Range: bytes 7-9/10\r\n"));
+  CHECK(has(out[12], "\r\n\r\n789<EOF>"));
+  CHECK(has(out[13], "Content-Range: bytes 7-9/10\r\n"));
+  // unsatisfiable, several ranges, malformed: 416 with "Content-Range: bytes */10", an empty
+  // chunked body, exactly as aiohttp 3.8.4
+  for (int i : {14, 15, 16, 17}) {
+    CHECK(out[i] == "HTTP/1.1 416 Requested Range Not Satisfiable\r\nContent-Range: bytes */10\r\n"
+                    "Transfer-Encoding: chunked\r\nContent-Type: application/octet-stream\r\n"
+                    "Connection: close\r\n\r\n0\r\n\r\n<EOF>");
+  }
+  // HEAD: the headers, no body
+  CHECK(has(out[18], "Content-Length: 10\r\n"));
+  CHECK(has(out[18], "Connection: close\r\n\r\n<EOF>"));
+}

@@ -133,6 +133,9 @@ using Headers = CIMultiDict;
 // ------------------------------------------------------------------------------------ responses
 
 class Request;
+namespace detail {
+struct FileBody;
+}
 
 /// aiohttp's Response, as an aggregate: `Response{.text = "hi", .status = 201}`. `text` is sent
 /// as "text/plain; charset=utf-8" unless content_type says otherwise; `body` (bytes) as
@@ -145,6 +148,7 @@ struct Response {
   Headers headers = {};
   std::string content_type = {};
   std::string reason = {};  // "" → the standard phrase for status
+  std::shared_ptr<detail::FileBody> file_ = nullptr;  // (machinery: set by FileResponse)
 };
 
 /// web.json_response(data, status=200): the JSON dump as "application/json; charset=utf-8".
@@ -208,6 +212,26 @@ class StreamResponse {
   std::optional<unsigned long long> content_length_;
   bool chunked_forced_ = false;
   Request* req_ = nullptr;  // the request it answers, once prepared (its state lives there)
+};
+
+/// aiohttp's FileResponse: `co_return web::FileResponse(path);` sends the file with
+/// Content-Length, Last-Modified and Accept-Ranges: bytes, and answers a Range header as
+/// aiohttp does: one range → 206 with Content-Range; an unsatisfiable or malformed one (or
+/// several ranges) → 416 with "Content-Range: bytes */<size>". Content-Type from the extension
+/// (a small table; application/octet-stream otherwise). Differs: the file is opened when the
+/// handler returns, and a missing or unreadable one is HTTPNotFound (aiohttp 3.8 fails later,
+/// with a 500); the bytes go out by pread() and the stream's writer, not sendfile().
+class FileResponse {
+ public:
+  explicit FileResponse(std::string path, int status = 200, Headers headers = {})
+      : path_(std::move(path)), status_(status), headers_(std::move(headers)) {}
+  operator Response() const;
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+  int status_;
+  Headers headers_;
 };
 
 // ------------------------------------------------------------------------------------ exceptions
@@ -544,6 +568,12 @@ class UrlDispatcher {
   void add_delete(std::string path, F handler) {
     add("DELETE", std::move(path), detail::make_handler(std::move(handler)));
   }
+  /// Serve the files under `directory` at `prefix` (GET and HEAD), as aiohttp's add_static
+  /// without show_index. Refused: a path that leaves the directory ("..", an absolute path, a
+  /// symlink pointing outside unless follow_symlinks) → 404, as aiohttp; an encoded '/' or '\\'
+  /// in the path → 404 (aiohttp decodes it); a directory → 403. ValueError if `directory` is not
+  /// a directory.
+  void add_static(std::string prefix, std::string directory, bool follow_symlinks = false);
 
   /// The handler for method + raw path, filling `match_info`; throws HTTPNotFound /
   /// HTTPMethodNotAllowed as aiohttp's resolve() answers.

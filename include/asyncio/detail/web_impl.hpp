@@ -11,9 +11,14 @@
 // being drained: a standalone StreamReader tells nobody when it is read).
 #pragma once
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <climits>
+#include <cstdlib>
 #include <ctime>
 #include <deque>
 
@@ -237,6 +242,169 @@ inline const Handler& UrlDispatcher::resolve(const std::string& method, const st
   }
   if (!allowed.empty()) throw HTTPMethodNotAllowed(method, std::move(allowed));
   throw HTTPNotFound();
+}
+
+// ------------------------------------------------------------------------------------ files
+
+namespace detail {
+
+/// An open file for FileResponse (closed with the last Response holding it).
+struct FileBody {
+  int fd = -1;
+  unsigned long long size = 0;
+  std::time_t mtime = 0;
+  std::string etag;  // aiohttp's: "<mtime in ns, hex>-<size, hex>"
+  std::string content_type;
+  FileBody() = default;
+  FileBody(const FileBody&) = delete;
+  ~FileBody() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+inline std::string guess_type(std::string_view path) {
+  auto dot = path.rfind('.');
+  std::string ext = dot == std::string_view::npos ? std::string() : std::string(path.substr(dot + 1));
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const std::pair<const char*, const char*> table[] = {
+      {"html", "text/html"},       {"htm", "text/html"},         {"txt", "text/plain"},
+      {"css", "text/css"},         {"js", "text/javascript"},    {"json", "application/json"},
+      {"xml", "application/xml"},  {"png", "image/png"},         {"jpg", "image/jpeg"},
+      {"jpeg", "image/jpeg"},      {"gif", "image/gif"},         {"svg", "image/svg+xml"},
+      {"ico", "image/vnd.microsoft.icon"}, {"pdf", "application/pdf"}, {"wasm", "application/wasm"},
+      {"csv", "text/csv"},         {"gz", "application/gzip"},   {"zip", "application/zip"}};
+  for (auto& [e, t] : table)
+    if (ext == e) return t;
+  return "application/octet-stream";
+}
+
+inline std::string http_date_of(std::time_t t) {
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+/// A Range header against a file of `size` bytes: {start, end_exclusive}; nullopt when there is
+/// no Range; throws HTTPRequestRangeNotSatisfiable for a malformed, multiple or unsatisfiable one
+/// (aiohttp: ValueError from request.http_range, or start >= size, → 416).
+inline std::optional<std::pair<unsigned long long, unsigned long long>> byte_range(const Headers& h,
+                                                                                  unsigned long long size) {
+  auto r = h.get("Range");
+  if (!r) return std::nullopt;
+  auto refuse = [size]() {
+    HTTPException::Options o;
+    o.headers.set("Content-Range", "bytes */" + std::to_string(size));
+    return HTTPRequestRangeNotSatisfiable(std::move(o));
+  };
+  std::string_view v = trim(*r);
+  if (v.rfind("bytes=", 0) != 0) throw refuse();
+  v.remove_prefix(6);
+  auto dash = v.find('-');
+  if (dash == std::string_view::npos || v.find(',') != std::string_view::npos) throw refuse();
+  auto num = [&](std::string_view d, unsigned long long& out) {
+    if (d.empty() || d.size() > 19) return false;
+    out = 0;
+    for (char c : d) {
+      if (c < '0' || c > '9') return false;
+      out = out * 10 + static_cast<unsigned long long>(c - '0');
+    }
+    return true;
+  };
+  unsigned long long a = 0, b = 0;
+  std::string_view sa = v.substr(0, dash), sb = v.substr(dash + 1);
+  if (sa.empty()) {  // bytes=-N: the last N bytes
+    if (!num(sb, b) || b == 0) throw refuse();
+    a = b >= size ? 0 : size - b;
+    return std::pair{a, size};
+  }
+  if (!num(sa, a)) throw refuse();
+  if (sb.empty()) {
+    b = size;
+  } else {
+    if (!num(sb, b) || b < a) throw refuse();
+    b = std::min(b + 1, size);
+  }
+  if (a >= size) throw refuse();
+  return std::pair{a, b};
+}
+
+/// The path under `root` a static request names, or nullopt when it must be refused.
+inline std::optional<std::string> static_path(const std::string& root_real, std::string_view raw_rel, bool follow) {
+  // Encoded separators and NULs are refused before decoding; then "..", "." and empty segments.
+  std::string lowered(raw_rel);
+  for (auto& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lowered.find("%2f") != std::string::npos || lowered.find("%5c") != std::string::npos ||
+      lowered.find("%00") != std::string::npos)
+    return std::nullopt;
+  std::string rel = unquote(raw_rel, false);
+  if (rel.empty() || rel.front() == '/' || rel.find('\\') != std::string::npos || rel.find('\0') != std::string::npos)
+    return std::nullopt;
+  std::string_view rv = rel;
+  while (!rv.empty()) {
+    auto slash = rv.find('/');
+    std::string_view seg = rv.substr(0, slash);
+    if (seg == ".." || seg == ".") return std::nullopt;
+    rv = slash == std::string_view::npos ? std::string_view() : rv.substr(slash + 1);
+  }
+  std::string joined = root_real + "/" + rel;
+  if (follow) return joined;
+  // Symlinks: the resolved path must stay under the resolved root.
+  char buf[PATH_MAX];
+  if (!::realpath(joined.c_str(), buf)) return joined;  // missing: a 404 when opened
+  std::string real = buf;
+  if (real != root_real && real.rfind(root_real + "/", 0) != 0) return std::nullopt;
+  return real;
+}
+
+}  // namespace detail
+
+inline FileResponse::operator Response() const {
+  auto fb = std::make_shared<detail::FileBody>();
+  fb->fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fb->fd < 0) throw HTTPNotFound();
+  struct stat st {};
+  if (::fstat(fb->fd, &st) != 0) throw HTTPNotFound();
+  if (S_ISDIR(st.st_mode)) throw HTTPForbidden();
+  if (!S_ISREG(st.st_mode)) throw HTTPNotFound();
+  fb->size = static_cast<unsigned long long>(st.st_size);
+  fb->mtime = st.st_mtime;
+  {
+    char tag[64];
+    unsigned long long ns = static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ull +
+                            static_cast<unsigned long long>(st.st_mtim.tv_nsec);
+    std::snprintf(tag, sizeof tag, "\"%llx-%llx\"", ns, fb->size);
+    fb->etag = tag;
+  }
+  fb->content_type = detail::guess_type(path_);
+  return Response{.status = status_, .headers = headers_, .file_ = std::move(fb)};
+}
+
+namespace detail {
+inline Task<Response> serve_static(Request& req, std::string prefix, std::string root_real, bool follow) {
+  std::string_view raw = req.raw_path();
+  raw = raw.substr(0, raw.find('?'));
+  raw.remove_prefix(std::min(raw.size(), prefix.size() + 1));
+  auto p = static_path(root_real, raw, follow);
+  if (!p) throw HTTPNotFound();
+  struct stat st {};
+  if (::stat(p->c_str(), &st) != 0) throw HTTPNotFound();
+  if (S_ISDIR(st.st_mode)) throw HTTPForbidden();
+  co_return FileResponse(*p);
+}
+}  // namespace detail
+
+inline void UrlDispatcher::add_static(std::string prefix, std::string directory, bool follow_symlinks) {
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+  char buf[PATH_MAX];
+  struct stat st {};
+  if (!::realpath(directory.c_str(), buf) || ::stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+    throw ValueError("No directory exists at '" + directory + "'");
+  std::string root = buf;
+  std::string pattern = (prefix == "/" ? std::string() : prefix) + "/{filename:.+}";
+  std::string pre = prefix == "/" ? std::string() : prefix;
+  add_get(pattern, [pre, root, follow_symlinks](Request& r) { return detail::serve_static(r, pre, root, follow_symlinks); });
 }
 
 // ------------------------------------------------------------------------------------ the protocol
@@ -466,6 +634,7 @@ class Connection final : public ParserSink {
   }
 
   Task<void> run();
+  Task<bool> send_file(Request& req, Response& resp, bool keep);
   Task<void> answer_bad_request();
   void fill_request(Request& req, Pending& p);
 
@@ -526,6 +695,66 @@ inline Task<void> Connection::answer_bad_request() {
   co_await std::move(t);
 }
 
+/// A FileResponse's head and bytes (pread, 256 KiB at a time, each drained). False when the
+/// client went away or the file could not be read to the end (the connection then closes: its
+/// Content-Length was promised).
+inline Task<bool> Connection::send_file(Request& req, Response& resp, bool keep) {
+  FileBody& f = *resp.file_;
+  unsigned long long a = 0, b = f.size;
+  int status = resp.status;
+  Headers headers = resp.headers;
+  headers.set("Etag", f.etag);
+  headers.set("Last-Modified", http_date_of(f.mtime));
+  headers.set("Accept-Ranges", "bytes");
+  std::optional<std::pair<unsigned long long, unsigned long long>> range;
+  std::exception_ptr bad;
+  try {
+    range = byte_range(req.headers(), f.size);
+  } catch (const HTTPException&) {
+    bad = std::current_exception();
+  }
+  if (bad) {
+    // aiohttp 3.8.4's 416: Content-Range "bytes */<size>" and an empty chunked body.
+    Headers h416;
+    h416.set("Content-Range", "bytes */" + std::to_string(f.size));
+    bool chunked = req.version() >= std::pair<int, int>{1, 1};
+    std::string out = response_head(req.version_major_, req.version_minor_, 416, {}, h416, "application/octet-stream",
+                                    chunked ? std::nullopt : std::optional<std::size_t>(0), chunked, keep, false);
+    if (chunked && req.method_ != "HEAD") out += "0\r\n\r\n";
+    auto t = send(std::move(out));
+    bool ok = co_await std::move(t);
+    co_return ok;
+  }
+  if (range) {
+    a = range->first;
+    b = range->second;
+    status = 206;
+    headers.set("Content-Range", "bytes " + std::to_string(a) + "-" + std::to_string(b - 1) + "/" + std::to_string(f.size));
+  }
+  std::string ct = resp.content_type.empty() ? f.content_type : resp.content_type;
+  std::string head = response_head(req.version_major_, req.version_minor_, status, resp.reason, headers, ct,
+                                   static_cast<std::size_t>(b - a), false, keep);
+  auto th = send(std::move(head));
+  bool sent = co_await std::move(th);
+  if (!sent) co_return false;
+  if (req.method_ == "HEAD") co_return true;
+  constexpr std::size_t kChunk = std::size_t(256) << 10;
+  std::string buf;
+  while (a < b) {
+    std::size_t want = static_cast<std::size_t>(std::min<unsigned long long>(kChunk, b - a));
+    buf.resize(want);
+    ssize_t k = ::pread(f.fd, buf.data(), want, static_cast<off_t>(a));
+    if (k <= 0) co_return false;  // truncated under us: the promised length cannot be kept
+    buf.resize(static_cast<std::size_t>(k));
+    a += static_cast<unsigned long long>(k);
+    auto t = send(std::move(buf));
+    bool ok = co_await std::move(t);
+    if (!ok) co_return false;
+    buf = std::string();
+  }
+  co_return true;
+}
+
 inline Task<void> Connection::run() {
   const double keepalive = srv_->opts.keepalive_timeout.count();
   for (;;) {
@@ -572,10 +801,14 @@ inline Task<void> Connection::run() {
                       .content_type = "text/plain; charset=utf-8"};
       force_close_ = true;
     }
-    bool keep = req.keep_alive_ && !force_close_ && !closing_ && !peer_closed_;
+    bool keep = req.keep_alive_ && !force_close_ && !closing_;
     if (auto conn = resp.headers.get("Connection"); conn && iequals(*conn, "close")) keep = false;
 
-    if (req.out_.prepared) {
+    if (resp.file_ && !req.out_.prepared) {
+      auto t = send_file(req, resp, keep);
+      bool ok = co_await std::move(t);
+      if (!ok) keep = false;
+    } else if (req.out_.prepared) {
       // A StreamResponse: end it if the handler did not.
       if (!req.out_.eof) {
         std::string tail = req.out_.chunked ? "0\r\n\r\n" : "";
