@@ -473,7 +473,7 @@ class Request {
   friend class Application;
   Request() = default;
   struct Out {  // the StreamResponse prepared on this request, if any
-    bool prepared = false, chunked = false, eof = false, close_after = false;
+    bool prepared = false, chunked = false, eof = false, close_after = false, head = false;
   };
 
   std::string method_, path_, raw_path_, query_string_, match_path_;

@@ -998,7 +998,8 @@ inline Task<void> StreamResponse::prepare(Request& request) {
   auto& out = request.out_;
   out.prepared = true;
   bool http11 = request.version() >= std::pair<int, int>{1, 1};
-  out.chunked = (chunked_forced_ || !content_length_) && http11;
+  out.head = request.method_ == "HEAD";  // headers only: what write() is given is dropped
+  out.chunked = (chunked_forced_ || !content_length_) && http11 && !out.head;
   bool keep = request.keep_alive_;
   if (!content_length_ && !http11) {
     keep = false;  // the body ends with the connection
@@ -1016,7 +1017,7 @@ inline Task<void> StreamResponse::prepare(Request& request) {
 inline Task<void> StreamResponse::write(std::string_view data) {
   if (!req_) throw RuntimeError("Cannot call write() before prepare()");
   if (req_->out_.eof) throw RuntimeError("Cannot call write() after write_eof()");
-  if (data.empty()) return detail::send_nothing();
+  if (data.empty() || req_->out_.head) return detail::send_nothing();
   std::string frame;
   if (req_->out_.chunked) {
     char buf[24];
@@ -1033,6 +1034,10 @@ inline Task<void> StreamResponse::write(std::string_view data) {
 inline Task<void> StreamResponse::write_eof(std::string_view data) {
   if (!req_) throw RuntimeError("Cannot call write_eof() before prepare()");
   if (req_->out_.eof) return detail::send_nothing();
+  if (req_->out_.head) {
+    req_->out_.eof = true;
+    return detail::send_nothing();
+  }
   std::string frame;
   if (req_->out_.chunked) {
     if (!data.empty()) {
