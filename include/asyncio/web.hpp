@@ -679,6 +679,10 @@ class TCPSite {
   using Options = TCPSiteOptions;
   TCPSite(AppRunner& runner, std::string host = "0.0.0.0", int port = 8080, Options o = {})
       : runner_(runner), host_(std::move(host)), port_(port), opts_(o) {}
+  TCPSite(const TCPSite&) = delete;
+  TCPSite& operator=(const TCPSite&) = delete;
+  /// Stops listening (if the runner's cleanup() did not already).
+  ~TCPSite() { stop(); }
   Task<void> start();
   /// Stop listening (the runner's cleanup() does it for every site).
   void stop();

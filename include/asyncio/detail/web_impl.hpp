@@ -800,6 +800,7 @@ inline Task<void> Connection::run() {
                       .status = 500,
                       .content_type = "text/plain; charset=utf-8"};
       force_close_ = true;
+      if (req.out_.prepared) co_return;  // a streamed answer was under way: it cannot be a 500 now
     }
     bool keep = req.keep_alive_ && !force_close_ && !closing_;
     if (auto conn = resp.headers.get("Connection"); conn && iequals(*conn, "close")) keep = false;
