@@ -337,8 +337,8 @@ Task<void> compare_with_aiohttp(int ours, int theirs, std::vector<std::string>* 
   auto sc = scenarios();
   std::vector<Task<std::string>> tasks;
   for (auto& [name, bytes] : sc) {
-    tasks.push_back(exchange(ours, bytes));
-    tasks.push_back(exchange(theirs, bytes));
+    tasks.push_back(exchange(ours, bytes, 0.6));
+    tasks.push_back(exchange(theirs, bytes, 0.6));
   }
   std::vector<std::string> replies = co_await asyncio::gather(std::move(tasks));
   for (std::size_t i = 0; i < sc.size(); ++i) {

@@ -538,6 +538,9 @@ class Connection final : public ParserSink {
     co_return ok;
   }
   bool gone() const noexcept { return gone_ || writer_.is_closing(); }
+  /// read() took a piece of the body: the reader may go on at once (content() users are
+  /// noticed by the reader's 10 ms poll instead).
+  void body_consumed() noexcept { progress_.set(); }
   void force_close() noexcept { force_close_ = true; }
 
   // ---- ParserSink (called from inside llhttp_execute, in the reader task)
@@ -946,6 +949,7 @@ inline Task<std::string> Request::read() {
   for (;;) {
     std::string chunk = co_await content_.read(65536);
     if (chunk.empty()) break;
+    if (conn_) conn_->body_consumed();
     body += chunk;
     // As aiohttp: a body reaching client_max_size is refused (>=), reporting what was read.
     if (max && body.size() >= max) throw HTTPRequestEntityTooLarge(max, body.size());
