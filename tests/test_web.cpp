@@ -1089,6 +1089,10 @@ Task<void> differences_body(int port, std::vector<std::string>* out) {
   auto t2 = exchange(port, r2);
   std::string b = co_await std::move(t2);
   out->push_back(normalise(b));
+  std::string r3 = "GET /hello/a\r\n\r\n";  // HTTP/0.9 (no version), found by fuzz_web_request
+  auto t3 = exchange(port, r3);
+  std::string c = co_await std::move(t3);
+  out->push_back(normalise(c));
 }
 }  // namespace
 
@@ -1097,7 +1101,7 @@ TEST_CASE("web: where we answer differently from aiohttp 3.8.4, on purpose") {
   build_app(app);
   std::vector<std::string> out;
   asyncio::run(serve(app, {}, [&](int port) { return differences_body(port, &out); }));
-  REQUIRE(out.size() == 2);
+  REQUIRE(out.size() == 3);
   // HTTP/9.9: aiohttp 3.8.4's older llhttp lets it through ("HTTP/9.9 404 Not Found"); Debian's
   // llhttp 8 refuses it, and so do we: 400 and closed.
   CHECK(out[0] == "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 38\r\n\r\n"
@@ -1107,4 +1111,6 @@ TEST_CASE("web: where we answer differently from aiohttp 3.8.4, on purpose") {
   CHECK(out[1] == "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n"
                   "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 11\r\n\r\n"
                   "Hello, next<OPEN>");
+  // An HTTP/0.9 request: aiohttp 3.8.4 closes without a word; we answer in HTTP/1.0 and close.
+  CHECK(out[2] == "HTTP/1.0 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 8\r\n\r\nHello, a<EOF>");
 }

@@ -437,6 +437,14 @@ struct Pending {
 inline std::string response_head(int major, int minor, int status, const std::string& reason, const Headers& headers,
                                  const std::string& content_type, std::optional<std::size_t> content_length,
                                  bool chunked, bool keep_alive, bool ct_first = true) {
+  // An HTTP/0.9 request (llhttp takes "GET /path" without a version) is answered in 1.0.
+  if (major < 1) {
+    major = 1;
+    minor = 0;
+  } else if (major > 1) {
+    major = 1;
+    minor = 1;
+  }
   std::string out;
   out.reserve(256);
   out += "HTTP/" + std::to_string(major) + "." + std::to_string(minor) + " " + std::to_string(status) + " ";
