@@ -497,7 +497,12 @@ class Connection final : public ParserSink {
     } catch (...) {
       err = std::current_exception();
     }
-    c->writer_.close();
+    // A connection cut short (cancelled at shutdown, or the client gone) drops what is still
+    // buffered: close() would wait for a client that may never read it.
+    if (err || c->gone())
+      c->writer_.abort();
+    else
+      c->writer_.close();
     reader_task.cancel();
     try {
       co_await reader_task;
