@@ -6,6 +6,7 @@ src=$1; cxx=$2
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cmake -S "$src" -B "$tmp/lib" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_INSTALL_PREFIX="$tmp/prefix" \
   -DASYNCIO_BUILD_TESTS=OFF -DASYNCIO_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$tmp/lib" >/dev/null  # asyncio::web is a static library (llhttp)
 cmake --install "$tmp/lib" >/dev/null
 test -f "$tmp/prefix/lib/cmake/asyncio/asyncioConfig.cmake"
 cmake -S "$src/tests/cmake_consumer" -B "$tmp/c1" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
