@@ -951,6 +951,9 @@ TEST_CASE("web: no fd and no connection left after cleanup") {
 TEST_CASE("web: run_app serves until SIGTERM, then shuts down gracefully") {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
+  // (Whatever the test runner left in stdout's buffer — "Filters: ..." under ctest — must not be
+  // written again by the child into the pipe.)
+  std::fflush(stdout);
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -966,6 +969,16 @@ TEST_CASE("web: run_app serves until SIGTERM, then shuts down gracefully") {
     ::_exit(0);
   }
   ::close(fds[1]);
+  struct KillOnFailure {  // a failed REQUIRE must not leave the server running
+    pid_t pid;
+    bool reaped = false;
+    ~KillOnFailure() {
+      if (reaped) return;
+      ::kill(pid, SIGKILL);
+      int st = 0;
+      ::waitpid(pid, &st, 0);
+    }
+  } guard{pid};
   auto read_line = [&] {
     std::string line;
     char c;
@@ -984,6 +997,7 @@ TEST_CASE("web: run_app serves until SIGTERM, then shuts down gracefully") {
   CHECK(read_line() == "run_app returned");
   int st = 0;
   ::waitpid(pid, &st, 0);
+  guard.reaped = true;
   ::close(fds[0]);
   CHECK(WIFEXITED(st));
   CHECK(WEXITSTATUS(st) == 0);

@@ -221,7 +221,10 @@ class StreamWriter {
   /// the reader and writer keep working, now over TLS. A client connection does the client's
   /// side, one accepted by start_server the server's. Errors as open_connection's; a failed
   /// handshake closes the connection. Write nothing while it runs.
-  Task<void> start_tls(std::shared_ptr<ssl::SSLContext> sslcontext, StartTlsOptions opts = {});
+  Task<void> start_tls(std::shared_ptr<ssl::SSLContext> sslcontext, StartTlsOptions opts);
+  Task<void> start_tls(std::shared_ptr<ssl::SSLContext> sslcontext) {  // (an overload: see open_connection)
+    return start_tls(std::move(sslcontext), StartTlsOptions{});
+  }
   /// Python's transport.set_write_buffer_limits(high, low).
   void set_write_buffer_limits(std::size_t high, std::size_t low) { s_->set_write_buffer_limits(high, low); }
   std::size_t write_buffer_size() const { return s_->write_buffer_size(); }
@@ -295,14 +298,32 @@ using ClientConnectedCallback = std::function<Task<void>(StreamReader, StreamWri
 /// Connect to host:port (name resolution runs on the default executor unless the host is a
 /// numeric address; it never blocks the loop). Tries every resolved address in turn;
 /// ConnectionRefusedError etc. name the address ("Connect call failed ('127.0.0.1', 1)").
-inline Task<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, int port, ConnectOptions opts = {});
+inline Task<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, int port, ConnectOptions opts);
 /// Listen on host:port ("" = every interface; port 0 = an ephemeral port, see Server::port()).
 template <class F>
-Task<Server> start_server(F client_connected_cb, std::string host, int port, ServerOptions opts = {});
+Task<Server> start_server(F client_connected_cb, std::string host, int port, ServerOptions opts);
 /// Unix-domain variants (a stale socket file at `path` is removed first, as Python does).
-inline Task<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path, ConnectOptions opts = {});
+inline Task<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path, ConnectOptions opts);
 template <class F>
-Task<Server> start_unix_server(F client_connected_cb, std::string path, ServerOptions opts = {});
+Task<Server> start_unix_server(F client_connected_cb, std::string path, ServerOptions opts);
+
+// Without options: overloads rather than `= {}` defaults. The options hold strings and a
+// shared_ptr, and a defaulted braced argument would be a temporary of the caller's co_await
+// statement, which GCC 12 destroys twice (README, "GCC 12 and coroutines").
+inline Task<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, int port) {
+  return open_connection(std::move(host), port, ConnectOptions{});
+}
+template <class F>
+Task<Server> start_server(F client_connected_cb, std::string host, int port) {
+  return start_server(std::move(client_connected_cb), std::move(host), port, ServerOptions{});
+}
+inline Task<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path) {
+  return open_unix_connection(std::move(path), ConnectOptions{});
+}
+template <class F>
+Task<Server> start_unix_server(F client_connected_cb, std::string path) {
+  return start_unix_server(std::move(client_connected_cb), std::move(path), ServerOptions{});
+}
 
 }  // namespace asyncio
 

@@ -143,25 +143,38 @@ def _waiter(t):
         return None, "?"
 
 
-def _awaited_tasks(t):
-    """The tasks t waits for (task awaiter, gather/wait)."""
-    w, typ = _waiter(t)
-    if w is None:
-        return []
-    out = []
-    try:
-        if "TaskAwaiter" in typ:
-            out.append(_u64(w["child"]))
-        elif "MultiWait" in typ:
-            v = w["children_"]["_M_impl"]
-            p, end = _u64(v["_M_start"]), _u64(v["_M_finish"])
-            ulong_p = gdb.lookup_type("unsigned long").pointer()
-            while p < end:
-                out.append(_u64(gdb.Value(p).cast(ulong_p).dereference()))
-                p += 8
-    except gdb.error:
-        pass
-    return out
+def _awaiters_map(tasks):
+    """child task address -> the tasks awaiting it. Read from each task's done list: a waiter
+    node (no run function) holds the waiting task; a gather's or wait's node holds its core,
+    which the task suspended on that gather or wait is waiting through."""
+    by_addr = {_u64(t): t for t in tasks}
+    owner = {}
+    for t in tasks:
+        w, typ = _waiter(t)
+        if w is None:
+            continue
+        try:
+            if "GatheringFuture" in typ:
+                core = w["st"].cast(gdb.lookup_type("asyncio::detail::GatherCore").pointer())
+                owner[_u64(core)] = t
+            elif "MultiWait" in typ:
+                owner[_u64(w.address)] = t
+        except gdb.error:
+            pass
+    cn = gdb.lookup_type("asyncio::detail::CompletionNode").pointer()
+    result = {}
+    for c in tasks:
+        head = c["done_list_"]["head_"]
+        sentinel = _u64(head.address)
+        node = head["next_"]
+        while _u64(node) not in (0, sentinel):
+            n = node.cast(cn).dereference()
+            word = _u64(n["word_"])
+            parent = by_addr.get(word) if _u64(n["run_"]) == 0 else owner.get(word)
+            if parent is not None and parent not in result.get(_u64(c), []):
+                result.setdefault(_u64(c), []).append(parent)
+            node = node.dereference()["next_"]
+    return result
 
 
 def _short_type(typ):
@@ -187,11 +200,7 @@ class AsyncioPs(gdb.Command):
         rows = [("tid", "task id", "task name", "coroutine stack", "awaiting", "awaiter name", "awaiter id")]
         for th, loop in _loops():
             tasks = [t for t in _tasks(loop) if _pending(t)]
-            by_addr = {_u64(t): t for t in tasks}
-            awaiters = {}
-            for t in tasks:
-                for c in _awaited_tasks(t):
-                    awaiters.setdefault(c, []).append(t)
+            awaiters = _awaiters_map(tasks)
             for t in tasks:
                 stack = " -> ".join(n for n, _ in _stack(t))
                 _, typ = _waiter(t)
@@ -217,7 +226,10 @@ class AsyncioPstree(gdb.Command):
         for th, loop in _loops():
             tasks = [t for t in _tasks(loop) if _pending(t)]
             by_addr = {_u64(t): t for t in tasks}
-            kids = {_u64(t): [c for c in _awaited_tasks(t) if c in by_addr] for t in tasks}
+            kids = {_u64(t): [] for t in tasks}
+            for c, parents in _awaiters_map(tasks).items():
+                for p in parents:
+                    kids[_u64(p)].append(c)
             awaited = {c for cs in kids.values() for c in cs}
             print("thread %d" % th.ptid[1])
 
