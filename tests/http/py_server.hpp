@@ -50,8 +50,15 @@ class PyServer {
     REQUIRE(port_ > 0);
   }
   ~PyServer() {
+    // SIGTERM, and SIGKILL if it is not gone within 2 s: a server stuck in a handler must not
+    // keep the test process from exiting (ctest would report a timeout after every check passed).
     ::kill(pid_, SIGTERM);
     int st;
+    for (int i = 0; i < 200; ++i) {
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) return;
+      ::usleep(10000);
+    }
+    ::kill(pid_, SIGKILL);
     ::waitpid(pid_, &st, 0);
   }
   int port() const { return port_; }
