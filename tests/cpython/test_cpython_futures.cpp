@@ -13,9 +13,10 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "cpython/cpython_check.hpp"
 
 namespace {
-bool contains(const char* what, const char* part) { return std::string(what).find(part) != std::string::npos; }
+using cpython_check::contains;
 
 /// "B" + str(42) (built outside the coroutine body: GCC 12 warns on the inline form).
 std::string tagged(const char* tag, int v) { return tag + std::to_string(v); }
@@ -52,19 +53,6 @@ bool raises_cancelled(const asyncio::Future<T>& f, bool exception_call) {
   return false;
 }
 }  // namespace
-
-// `self.assertRaises(E, ...)` / `assertRaisesRegex` for a plain statement.
-#define CHECK_RAISES_MSG(E, msg, ...)  \
-  do {                                 \
-    bool raised_ = false;              \
-    try {                              \
-      __VA_ARGS__;                     \
-    } catch (const E& e_) {            \
-      raised_ = true;                  \
-      CHECK(contains(e_.what(), msg)); \
-    }                                  \
-    CHECK(raised_);                    \
-  } while (false)
 
 using asyncio::Future;
 using asyncio::Task;

@@ -19,9 +19,10 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "cpython/cpython_check.hpp"
 
 namespace {
-bool contains(const char* what, const char* part) { return std::string(what).find(part) != std::string::npos; }
+using cpython_check::contains;
 
 /// SIGINT at its default disposition for the scope (Python's default_int_handler).
 struct DefaultSigint {
@@ -57,19 +58,6 @@ concept Runnable = requires(R& r, X x) { r.run(std::move(x)); };
 template <class X>
 concept RunAccepts = requires(X x) { asyncio::run(std::move(x)); };
 }  // namespace
-
-// `with self.assertRaisesRegex(E, msg): X` (X a plain statement).
-#define CHECK_RAISES_MSG(E, msg, ...)  \
-  do {                                 \
-    bool raised_ = false;              \
-    try {                              \
-      __VA_ARGS__;                     \
-    } catch (const E& e_) {            \
-      raised_ = true;                  \
-      CHECK(contains(e_.what(), msg)); \
-    }                                  \
-    CHECK(raised_);                    \
-  } while (false)
 
 using asyncio::Task;
 

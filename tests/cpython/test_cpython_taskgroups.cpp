@@ -15,6 +15,7 @@
 #include <string>
 
 #include "catch.hpp"
+#include "cpython/cpython_check.hpp"
 
 namespace {
 /// An IsolatedAsyncioTestCase method: `f()` runs as the main task of a fresh loop.
@@ -82,7 +83,7 @@ std::set<std::string> get_error_types(const std::exception_ptr& eg) {
   return r;
 }
 
-bool contains(const char* what, const char* part) { return std::string(what).find(part) != std::string::npos; }
+using cpython_check::contains;
 
 asyncio::Task<> sleep0() { co_await asyncio::sleep(0); }
 
@@ -121,19 +122,6 @@ class Database {
       out = std::current_exception();         \
     }                                         \
     REQUIRE(out);                             \
-  } while (false)
-
-// `with self.assertRaisesRegex(E, msg): X`.
-#define CHECK_RAISES_MSG(E, msg, ...)  \
-  do {                                 \
-    bool raised_ = false;              \
-    try {                              \
-      __VA_ARGS__;                     \
-    } catch (const E& e_) {            \
-      raised_ = true;                  \
-      CHECK(contains(e_.what(), msg)); \
-    }                                  \
-    CHECK(raised_);                    \
   } while (false)
 
 using asyncio::Task;

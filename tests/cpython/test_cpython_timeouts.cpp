@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "catch.hpp"
+#include "cpython/cpython_check.hpp"
 
 namespace {
 /// An IsolatedAsyncioTestCase method: `f()` runs as the main task of a fresh loop.
@@ -24,7 +25,7 @@ template <class F>
 void run_real(F&& f) {
   asyncio::run(f());
 }
-bool contains(const char* what, const char* part) { return std::string(what).find(part) != std::string::npos; }
+using cpython_check::contains;
 }  // namespace
 
 // `with self.assertRaises(E): await X` (the co_await is a statement of its own, for GCC 12).
@@ -37,19 +38,6 @@ bool contains(const char* what, const char* part) { return std::string(what).fin
       raised_ = true;           \
     }                           \
     CHECK(raised_);             \
-  } while (false)
-
-// `with self.assertRaisesRegex(E, msg): X` (X is a plain statement or a co_await statement).
-#define CHECK_RAISES_MSG(E, msg, ...)        \
-  do {                                       \
-    bool raised_ = false;                    \
-    try {                                    \
-      __VA_ARGS__;                           \
-    } catch (const E& e_) {                  \
-      raised_ = true;                        \
-      CHECK(contains(e_.what(), msg));       \
-    }                                        \
-    CHECK(raised_);                          \
   } while (false)
 
 using asyncio::Task;
