@@ -5,6 +5,8 @@
 #include <asyncio/asyncio.hpp>
 #include <asyncio/ssl.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,7 +52,15 @@ const Certs& certs() {
   static Certs c = [] {
     Certs c;
 #ifdef ASYNCIO_SSL_CERT_CACHE
+    // ctest runs two cases at once: the check, the making and the publishing happen under one
+    // lock, so no process ever deletes a cache another is reading (CI once lost other.pem so).
     const std::string cache = ASYNCIO_SSL_CERT_CACHE;
+    int lock = ::open((cache + ".lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (lock < 0 || ::flock(lock, LOCK_EX) != 0) throw std::runtime_error("cannot lock " + cache + ".lock");
+    struct Unlock {
+      int fd;
+      ~Unlock() { ::close(fd); }
+    } unlock{lock};
     struct stat st {};
     if (::stat((cache + "/done").c_str(), &st) == 0 && std::time(nullptr) - st.st_mtime < 86400) {
       c.dir = cache;
@@ -81,7 +91,7 @@ const Certs& certs() {
        "-keyout self.key -out self.pem -days 30 -subj '/CN=localhost' -addext subjectAltName=DNS:localhost,IP:127.0.0.1");
     sh("touch " + d + "/done");
 #ifdef ASYNCIO_SSL_CERT_CACHE
-    // Publish (atomically; a process that loses the race keeps its own copy).
+    // Publish (still under the lock: a stale cache is at least a day old and no longer read).
     std::system(("rm -rf '" + cache + "'").c_str());
     if (std::rename(d.c_str(), cache.c_str()) == 0) {
       c.dir = cache;
