@@ -348,6 +348,133 @@ TEST_CASE("TLS: self-signed certificate rejected by default, accepted with its C
   asyncio::run(main());
 }
 
+// aiohttp's ssl=SSLContext, on the session and per request: the context's CAs, verify mode and
+// host check decide (not the system's store), and a wrong mix of options is a ValueError.
+TEST_CASE("TLS: an ssl::SSLContext as aiohttp's ssl= decides what is trusted") {
+  REQUIRE_FALSE(tls().ca_file().empty());
+  auto main = []() -> asyncio::Task<> {
+    std::string url = tls().url("/users/fastapi", "https");
+    auto trusting = asyncio::ssl::create_default_context();
+    trusting->load_verify_locations({.cafile = tls().ca_file()});
+    auto system = asyncio::ssl::create_default_context();  // the system's CAs only
+    auto lax = asyncio::ssl::create_default_context();
+    lax->set_check_hostname(false);
+    lax->set_verify_mode(asyncio::ssl::CERT_NONE);
+    {
+      http::SessionOptions so{.ssl = trusting};
+      http::ClientSession s(so);
+      auto j = co_await get_json(s, url);
+      CHECK(j["login"] == "fastapi");
+      // A request's own context wins over the session's: here the system store refuses.
+      bool refused = false;
+      http::RequestOptions ro{.ssl = system};
+      try {
+        auto r = co_await s.get(url, std::move(ro));
+      } catch (const http::ClientConnectorCertificateError&) {
+        refused = true;
+      }
+      CHECK(refused);
+      // And after it, the session's context still works (the refused connection was not pooled).
+      auto j2 = co_await get_json(s, url);
+      CHECK(j2["login"] == "fastapi");
+      // verify_ssl and ssl together: aiohttp's "mutually exclusive" ValueError, nothing sent.
+      bool mixed = false;
+      http::RequestOptions both{.verify_ssl = false, .ssl = lax};
+      try {
+        auto r = co_await s.get(url, std::move(both));
+      } catch (const asyncio::ValueError& e) {
+        mixed = std::string(e.what()).find("mutually exclusive") != std::string::npos;
+      }
+      CHECK(mixed);
+      co_await s.close();
+    }
+    {
+      // The session's verify_ssl=true and ca_file give way to a context: CERT_NONE accepts.
+      http::SessionOptions so{.ssl = lax};
+      http::ClientSession s(so);
+      auto r = co_await s.get(url);
+      CHECK(r.status == 200);
+      co_await s.close();
+    }
+    {
+      http::SessionOptions so{.ssl = system};
+      http::ClientSession s(so);
+      bool refused = false;
+      try {
+        auto r = co_await s.get(url);
+      } catch (const http::ClientConnectorCertificateError&) {
+        refused = true;
+      }
+      CHECK(refused);
+      CHECK(s.open_sockets() == 0);
+      co_await s.close();
+    }
+  };
+  asyncio::run(main());
+}
+
+// The context's client certificate reaches a server that demands one (openssl s_server -Verify,
+// which answers -www requests with a status page), and its minimum version is kept.
+TEST_CASE("TLS: an SSLContext's client certificate and minimum version reach the server") {
+  REQUIRE_FALSE(tls().ca_file().empty());
+  char tmpl[] = "/tmp/asyncio_http_mtls_XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  std::string mk = "cd " + dir + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                   "-keyout client.key -out client.pem -days 1 -subj /CN=client >/dev/null 2>&1";
+  REQUIRE(std::system(mk.c_str()) == 0);
+  std::string server_cert = tls().ca_file();  // server.py's self-signed certificate, its key beside it
+  std::string server_key = server_cert.substr(0, server_cert.rfind('/')) + "/key.pem";
+  auto main = [&]() -> asyncio::Task<> {
+    // s_server serves 3 connections, TLS 1.2 only (so a client demanding 1.3 must fail).
+    std::vector<std::string> args{"s_server", "-accept", "127.0.0.1:0", "-naccept", "3", "-www", "-tls1_2",
+                                  "-cert", server_cert, "-key", server_key, "-Verify", "1",
+                                  "-CAfile", dir + "/client.pem"};
+    asyncio::SubprocessOptions po{.stdout = asyncio::PIPE, .stderr = asyncio::DEVNULL};
+    auto proc = co_await asyncio::create_subprocess_exec("openssl", std::move(args), std::move(po));
+    std::string line;
+    while (line.find("ACCEPT") == std::string::npos) {
+      line = co_await proc.stdout->readline();
+      if (line.empty()) break;
+    }
+    REQUIRE(line.find("ACCEPT") != std::string::npos);
+    std::string url = "https://127.0.0.1:" + line.substr(line.rfind(':') + 1, line.find_last_not_of("\r\n") - line.rfind(':'));
+    auto with_cert = asyncio::ssl::create_default_context();
+    with_cert->load_verify_locations({.cafile = server_cert});
+    with_cert->load_cert_chain(dir + "/client.pem", dir + "/client.key");
+    auto without = asyncio::ssl::create_default_context();
+    without->load_verify_locations({.cafile = server_cert});
+    auto tls13 = asyncio::ssl::create_default_context();
+    tls13->load_verify_locations({.cafile = server_cert});
+    tls13->load_cert_chain(dir + "/client.pem", dir + "/client.key");
+    tls13->set_minimum_version(asyncio::ssl::TLSVersion::TLSv1_3);
+    http::ClientSession s;
+    {
+      http::RequestOptions ro{.ssl = with_cert};
+      auto r = co_await s.get(url, std::move(ro));
+      CHECK(r.status == 200);
+      std::string body = co_await r.text();
+      CHECK(body.find("Client certificate") != std::string::npos);
+    }
+    for (auto& ctx : {without, tls13}) {
+      bool failed = false;
+      http::RequestOptions ro{.ssl = ctx};
+      try {
+        auto r = co_await s.get(url, std::move(ro));
+        std::string body = co_await r.text();
+      } catch (const http::ClientError&) {
+        failed = true;
+      }
+      CHECK(failed);
+    }
+    CHECK(s.open_sockets() == 0);
+    co_await s.close();
+    proc.kill();
+    co_await proc.wait();
+  };
+  asyncio::run(main());
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
+
 // 200 concurrent GETs through ClientSession(connector=TCPConnector(limit_per_host=4)).
 TEST_CASE("200 concurrent requests with limit_per_host = 4: at most 4 connections, reused") {
   auto main = []() -> asyncio::Task<> {

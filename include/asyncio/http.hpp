@@ -12,7 +12,7 @@
 // (name resolution of host names uses curl's resolver thread; IP literals never do). One session
 // is one curl multi handle: its connection pool, keep-alive reuse and `limit`/`limit_per_host`.
 // TLS is verified by default (`ca_file` adds a trust anchor, `verify_ssl = false` is aiohttp's
-// ssl=False); HTTP/2 is negotiated over TLS when libcurl has it. Bodies are bytes
+// ssl=False, `.ssl = ctx` is aiohttp's ssl=SSLContext, applied to curl's OpenSSL); HTTP/2 is negotiated over TLS when libcurl has it. Bodies are bytes
 // (std::string); text() does not transcode (it returns the bytes, UTF-8 assumed). A body is
 // taken about 1 MiB per loop iteration (a compressed one: plus what one 16 KiB block decodes
 // to), so other tasks and timers keep running while a large or highly compressed body arrives.
@@ -38,6 +38,7 @@
 
 #include "asyncio.hpp"
 #include "generators.hpp"
+#include "ssl.hpp"
 
 namespace asyncio::http {
 
@@ -320,6 +321,10 @@ struct RequestOptions {
   int max_redirects = 10;
   /// Overrides the session's verify_ssl (false is aiohttp's ssl=False).
   std::optional<bool> verify_ssl = std::nullopt;
+  /// aiohttp's ssl=SSLContext for this request (instead of the session's): see SessionOptions::ssl.
+  /// A request whose context is not the session's never shares a connection with other requests.
+  /// ValueError together with verify_ssl (aiohttp: "mutually exclusive").
+  std::shared_ptr<ssl::SSLContext> ssl = nullptr;
 };
 
 /// Session options: `ClientSession({.timeout = ClientTimeout{.total = 0.2s}, .limit_per_host = 4})`.
@@ -347,6 +352,12 @@ struct SessionOptions {
   bool verify_ssl = true;
   /// A PEM file of CA certificates to trust instead of the system's (e.g. a self-signed cert).
   std::string ca_file = {};
+  /// aiohttp's TCPConnector(ssl=SSLContext): https connections use this context's trusted CAs,
+  /// verify_mode (CERT_NONE: no verification), check_hostname, certificate chain and key (a
+  /// client certificate), minimum/maximum version and TLS <= 1.2 ciphers. Copied into libcurl's
+  /// OpenSSL context for each new connection; ALPN stays libcurl's (h2 / http/1.1). Wins over
+  /// verify_ssl and ca_file, which it replaces.
+  std::shared_ptr<ssl::SSLContext> ssl = nullptr;
   /// read()/text()/json() refuse a body larger than this with ClientPayloadError (streaming
   /// through content() is not limited: it never holds the whole body).
   std::size_t max_body_size = std::size_t(1) << 30;

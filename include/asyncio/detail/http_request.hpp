@@ -79,6 +79,40 @@ struct CurlUrl {
   }
 };
 
+/// CURLOPT_SSL_CTX_FUNCTION: curl (built on OpenSSL) made the SSL_CTX of a new connection and
+/// set its own defaults; our context's trust store, client certificate, versions and ciphers
+/// replace them. (Verification itself is switched by VERIFYPEER / VERIFYHOST, set from the
+/// context's verify_mode and check_hostname.)
+inline CURLcode apply_ssl_context(CURL*, void* curl_ctx, void* ours) noexcept {
+  SSL_CTX* c = static_cast<SSL_CTX*>(curl_ctx);
+  SSL_CTX* o = static_cast<ssl::SSLContext*>(ours)->native_handle();
+  X509_STORE* store = SSL_CTX_get_cert_store(o);
+  if (store && X509_STORE_up_ref(store) == 1) SSL_CTX_set_cert_store(c, store);  // (takes our reference)
+  if (X509* cert = SSL_CTX_get0_certificate(o)) {
+    EVP_PKEY* key = SSL_CTX_get0_privatekey(o);
+    STACK_OF(X509)* chain = nullptr;
+    SSL_CTX_get0_chain_certs(o, &chain);
+    if (SSL_CTX_use_certificate(c, cert) != 1 || !key || SSL_CTX_use_PrivateKey(c, key) != 1 ||
+        (chain && SSL_CTX_set1_chain(c, chain) != 1))
+      return CURLE_SSL_CERTPROBLEM;
+  }
+  if (SSL_CTX_set_min_proto_version(c, static_cast<int>(SSL_CTX_get_min_proto_version(o))) != 1 ||
+      SSL_CTX_set_max_proto_version(c, static_cast<int>(SSL_CTX_get_max_proto_version(o))) != 1)
+    return CURLE_SSL_CIPHER;
+  std::string ciphers;  // TLS <= 1.2 suites by name (set_cipher_list ignores the 1.3 ones)
+  if (STACK_OF(SSL_CIPHER)* list = SSL_CTX_get_ciphers(o)) {
+    for (int i = 0; i < sk_SSL_CIPHER_num(list); ++i) {
+      if (!ciphers.empty()) ciphers += ':';
+      ciphers += SSL_CIPHER_get_name(sk_SSL_CIPHER_value(list, i));
+    }
+  }
+  if (!ciphers.empty() && SSL_CTX_set_cipher_list(c, ciphers.c_str()) != 1) {
+    ERR_clear_error();
+    return CURLE_SSL_CIPHER;
+  }
+  return CURLE_OK;
+}
+
 /// The session's headers, then the request's replacing those of the same name.
 inline asyncio::http::Headers merge_headers(const SessionOptions& so, const RequestOptions& ro) {
   asyncio::http::Headers merged = so.headers;
@@ -227,10 +261,26 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
   t->sock_read_ = seconds_of(to.sock_read);
 
   // ---- TLS and HTTP version
-  bool verify = ro.verify_ssl.value_or(so.verify_ssl);
+  if (ro.ssl && ro.verify_ssl)
+    throw ValueError("verify_ssl, ssl_context, fingerprint and ssl parameters are mutually exclusive");
+  ssl::SSLContext* ctx = ro.ssl ? ro.ssl.get() : so.ssl.get();
+  bool verify = ctx ? ctx->verify_mode() != ssl::CERT_NONE : ro.verify_ssl.value_or(so.verify_ssl);
+  bool verify_host = ctx ? ctx->check_hostname() : verify;
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
-  if (!so.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, so.ca_file.c_str());
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify_host ? 2L : 0L);
+  if (!so.ca_file.empty() && !ctx) curl_easy_setopt(e, CURLOPT_CAINFO, so.ca_file.c_str());
+  if (ctx) {
+    t->ssl_ctx_ = ro.ssl ? ro.ssl : so.ssl;  // (the transfer keeps it alive for curl's callback)
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, &apply_ssl_context);
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, ctx);
+    if (ro.ssl && ro.ssl != so.ssl) {
+      // curl's pool and its TLS session cache do not tell contexts apart: a pooled connection,
+      // or a resumed session (which skips verification), would bypass this context.
+      curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+      curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+      curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+    }
+  }
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, so.http2 ? static_cast<long>(CURL_HTTP_VERSION_2TLS)
                                                      : static_cast<long>(CURL_HTTP_VERSION_1_1));
   if (so.http2 && scheme == "https") curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);

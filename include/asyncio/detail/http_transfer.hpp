@@ -472,6 +472,7 @@ class Transfer : public ListNode {
   std::string host_;      // for error messages: "host:port"
   bool tls_ = false;
   bool verify_ = true;
+  std::shared_ptr<ssl::SSLContext> ssl_ctx_;  // aiohttp's ssl=: read by apply_ssl_context
   TransferWait* waiter_ = nullptr;
 
   void start_read_timer();
