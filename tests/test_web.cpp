@@ -1240,3 +1240,72 @@ TEST_CASE("web: reuse_port: one loop per thread serving one port") {
   CHECK(g_hits[0] > 0);  // 40 connections over two listeners: both get some
   CHECK(g_hits[1] > 0);
 }
+
+// HTTPS (aiohttp's TCPSite(ssl_context=) / run_app(ssl_context=)): our client and curl get
+// answers over TLS; a plain-HTTP client on the TLS port is dropped, and the site serves on.
+namespace {
+Task<void> https_body(web::TCPSite* site, std::string ca, std::vector<std::string>* out) {
+  std::string url = site->name() + "/who/x";
+  auto ctx = asyncio::ssl::create_default_context();
+  ctx->load_verify_locations({.cafile = ca});
+  http::SessionOptions so{.ssl = ctx};
+  http::ClientSession s(so);
+  {
+    auto r = co_await s.get(url);
+    std::string body = co_await r.text();
+    out->push_back(body);
+  }
+  // A client speaking plain HTTP to the TLS port: its connection ends, nothing else does.
+  {
+    std::string plain = "http://127.0.0.1:" + std::to_string(site->port()) + "/who/x";
+    http::ClientSession p;
+    try {
+      auto r = co_await p.get(plain);
+      out->push_back("plain answered " + std::to_string(r.status));
+    } catch (const http::ClientError&) {
+      out->push_back("plain refused");
+    }
+    co_await p.close();
+  }
+  std::vector<std::string> args{"-s", "--cacert", ca, url};
+  auto t = run_curl(std::move(args));
+  std::string o = co_await std::move(t);
+  out->push_back(o);
+  co_await s.close();
+}
+}  // namespace
+
+TEST_CASE("web: HTTPS with ssl_context: our client and curl are served, a plain-HTTP client is dropped") {
+  char tmpl[] = "/tmp/test_web_tls_XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  std::string mk = "cd " + dir + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                   "-keyout key.pem -out cert.pem -days 1 -subj /CN=localhost "
+                   "-addext subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1";
+  REQUIRE(std::system(mk.c_str()) == 0);
+  std::size_t fds = open_fds();
+  web::Application app;
+  app.router().add_get("/who/{x}", whoami);
+  std::vector<std::string> out;
+  std::string name;
+  auto main = [&]() -> Task<void> {
+    auto ctx = std::make_shared<asyncio::ssl::SSLContext>(asyncio::ssl::Protocol::TLS_SERVER);
+    ctx->load_cert_chain(dir + "/cert.pem", dir + "/key.pem");
+    web::AppRunner runner(app);
+    co_await runner.setup();
+    web::TCPSiteOptions so{.ssl_context = ctx};
+    web::TCPSite site(runner, "127.0.0.1", 0, so);
+    co_await site.start();
+    name = site.name();
+    auto t = https_body(&site, dir + "/cert.pem", &out);
+    co_await std::move(t);
+    co_await runner.cleanup();
+  };
+  asyncio::run(main());
+  std::system(("rm -rf '" + dir + "'").c_str());
+  CHECK(name.rfind("https://127.0.0.1:", 0) == 0);
+  REQUIRE(out.size() == 3);
+  CHECK(nlohmann::json::parse(out[0])["path"] == "/who/x");
+  CHECK(out[1] == "plain refused");
+  CHECK(nlohmann::json::parse(out[2])["path"] == "/who/x");
+  CHECK(open_fds() == fds);
+}

@@ -672,6 +672,9 @@ struct TCPSiteOptions {
   bool reuse_address = true;
   bool reuse_port = false;
   int backlog = 128;
+  /// aiohttp's ssl_context=: serve HTTPS with this server context (ssl.hpp; include it and link
+  /// asyncio::ssl). A client that fails its handshake is dropped; the site serves on.
+  std::shared_ptr<ssl::SSLContext> ssl_context = nullptr;
 };
 /// aiohttp's TCPSite: listen on host:port (port 0: an ephemeral port, see port()).
 class TCPSite {
@@ -688,8 +691,10 @@ class TCPSite {
   void stop();
   /// The bound port (the kernel's choice for 0) once started.
   int port() const { return server_.port(); }
-  /// "http://127.0.0.1:8080".
-  std::string name() const { return "http://" + host_ + ":" + std::to_string(port()); }
+  /// "http://127.0.0.1:8080" ("https://..." with an ssl_context).
+  std::string name() const {
+    return (opts_.ssl_context ? "https://" : "http://") + host_ + ":" + std::to_string(port());
+  }
 
  private:
   AppRunner& runner_;
@@ -705,6 +710,8 @@ struct RunAppOptions {
   int port = 8080;
   std::chrono::duration<double> shutdown_timeout = 60s;
   bool reuse_port = false;
+  /// Serve HTTPS (aiohttp's ssl_context=; see TCPSiteOptions::ssl_context).
+  std::shared_ptr<ssl::SSLContext> ssl_context = nullptr;
   /// Print aiohttp's "======== Running on http://host:port ========" banner.
   bool print = true;
   AppRunnerOptions handler = {};

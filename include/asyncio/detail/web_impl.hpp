@@ -1137,7 +1137,8 @@ inline void install_stop_signals(EventLoop& loop, Event* ev) {
 
 inline Task<void> TCPSite::start() {
   if (!runner_.set_up_) throw RuntimeError("Call runner.setup() before making a site");
-  ServerOptions so{.backlog = opts_.backlog, .reuse_address = opts_.reuse_address, .reuse_port = opts_.reuse_port};
+  ServerOptions so{.backlog = opts_.backlog, .reuse_address = opts_.reuse_address, .reuse_port = opts_.reuse_port,
+                   .ssl = opts_.ssl_context};
   auto t = start_server(detail::connection_callback(runner_.state_), host_, port_, so);
   server_ = co_await std::move(t);
   runner_.sites_.push_back(this);
@@ -1154,7 +1155,7 @@ inline Task<void> run_app_impl(Application& app, RunAppOptions o, Event* stop) {
   ho.shutdown_timeout = o.shutdown_timeout;
   AppRunner runner(app, ho);
   co_await runner.setup();
-  TCPSite site(runner, o.host, o.port, TCPSite::Options{.reuse_port = o.reuse_port});
+  TCPSite site(runner, o.host, o.port, TCPSite::Options{.reuse_port = o.reuse_port, .ssl_context = o.ssl_context});
   std::exception_ptr err;
   Event own;
   Event* ev = stop ? stop : &own;
