@@ -26,7 +26,9 @@
 #include <cctype>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -288,6 +290,92 @@ class FormData {
   std::vector<Field> fields_;
 };
 
+/// Cookies given by name and value (aiohttp's `cookies={...}`; a name may repeat, the last wins).
+using Cookies = std::vector<std::pair<std::string, std::string>>;
+
+/// One cookie of a jar (aiohttp's Morsel, the attributes a jar keeps). `domain` is empty for a
+/// cookie given without a response URL (sent to every host, as aiohttp's); `expires` is Unix
+/// seconds, 0 for a session cookie.
+struct Cookie {
+  std::string name, value, domain, path;
+  bool host_only = false;  // set without a Domain attribute: only for that exact host
+  bool secure = false;     // only over https
+  bool http_only = false;
+  std::int64_t expires = 0;
+};
+
+struct CookieJarOptions {
+  /// Accept (and send) cookies of hosts that are IP addresses; aiohttp refuses them by default.
+  bool unsafe = false;
+  /// Quote cookie values given by name and value as Python's SimpleCookie does ("a b" is sent
+  /// as "\"a b\""); false sends them as given (aiohttp's quote_cookie).
+  bool quote_cookie = true;
+};
+
+}  // namespace asyncio::http
+namespace asyncio::detail::http {
+class CookieStore;
+struct JarAccess;
+}  // namespace asyncio::detail::http
+namespace asyncio::http {
+
+/// aiohttp's CookieJar, on libcurl's cookie engine: Set-Cookie headers (redirect hops included)
+/// are parsed, stored, expired and matched (domain, host-only, path, secure) by curl; cookies
+/// from a host that is an IP address are refused unless `unsafe`. Owned by the session by
+/// default (SessionOptions::cookie_jar to share one between sessions). Differences from aiohttp:
+/// the Cookie header lists the jar's matching cookies in curl's order (longest path first), then
+/// the domain-less and per-request ones, sorted by name (aiohttp sorts them all by name); a
+/// per-request cookie does not replace a jar cookie of the same name (both are sent, the jar's
+/// first); Secure cookies also go to http://localhost, 127.0.0.1 and ::1 (curl's rule, and
+/// browsers'); save() writes curl's Netscape cookie file, not JSON.
+class CookieJar {
+ public:
+  CookieJar() : CookieJar(CookieJarOptions{}) {}
+  explicit CookieJar(CookieJarOptions o);
+  CookieJar(const CookieJar&) = delete;
+  CookieJar& operator=(const CookieJar&) = delete;
+  virtual ~CookieJar();
+
+  /// aiohttp's update_cookies(cookies, response_url): store `cookies` as if `response_url` had
+  /// set them (host-only cookies of its host, path "/"); without a URL they have no domain and
+  /// go to every host. Nothing is stored for an IP host unless unsafe. InvalidURL for a bad URL.
+  virtual void update_cookies(const Cookies& cookies, const std::string& response_url = {});
+  /// The cookies that would be sent to `request_url`, name → value (aiohttp's filter_cookies).
+  virtual std::map<std::string, std::string> filter_cookies(const std::string& request_url) const;
+  /// Every cookie in the jar (expired ones dropped first): aiohttp's `for morsel in jar`.
+  std::vector<Cookie> cookies() const;
+  /// len(jar).
+  std::size_t size() const { return cookies().size(); }
+  /// Remove every cookie, or those `predicate` picks (aiohttp's clear / clear_domain: the
+  /// domain and its subdomains).
+  void clear();
+  void clear(const std::function<bool(const Cookie&)>& predicate);
+  void clear_domain(const std::string& domain);
+  /// Write the jar to `path` (curl's Netscape format; domain-less cookies with an empty domain
+  /// field) / replace the jar's contents by such a file. OSError subclasses when the file cannot
+  /// be written or read.
+  void save(const std::string& path) const;
+  void load(const std::string& path);
+  bool unsafe() const noexcept { return opts_.unsafe; }
+  bool quote_cookie() const noexcept { return opts_.quote_cookie; }
+
+ protected:
+  explicit CookieJar(std::nullptr_t) noexcept;  // DummyCookieJar: no store at all
+
+ private:
+  friend struct detail::http::JarAccess;
+  CookieJarOptions opts_;
+  std::unique_ptr<detail::http::CookieStore> store_;
+};
+
+/// aiohttp's DummyCookieJar: keeps nothing, sends nothing (per-request cookies still go out).
+class DummyCookieJar final : public CookieJar {
+ public:
+  DummyCookieJar() noexcept : CookieJar(nullptr) {}
+  void update_cookies(const Cookies&, const std::string& = {}) override {}
+  std::map<std::string, std::string> filter_cookies(const std::string&) const override { return {}; }
+};
+
 struct RequestOptions {
   Params params = {};
   Headers headers = {};
@@ -321,6 +409,8 @@ struct RequestOptions {
   int max_redirects = 10;
   /// Overrides the session's verify_ssl (false is aiohttp's ssl=False).
   std::optional<bool> verify_ssl = std::nullopt;
+  /// Cookies for this request (and its redirect hops), besides the jar's; not stored.
+  Cookies cookies = {};
   /// aiohttp's ssl=SSLContext for this request (instead of the session's): see SessionOptions::ssl.
   /// A request whose context is not the session's never shares a connection with other requests.
   /// ValueError together with verify_ssl (aiohttp: "mutually exclusive").
@@ -352,6 +442,11 @@ struct SessionOptions {
   bool verify_ssl = true;
   /// A PEM file of CA certificates to trust instead of the system's (e.g. a self-signed cert).
   std::string ca_file = {};
+  /// The session's cookie jar (aiohttp's cookie_jar=): null makes a CookieJar of the session's
+  /// own; a DummyCookieJar keeps none. `cookies` are added to it as aiohttp's cookies= are
+  /// (domain-less: sent to every host).
+  std::shared_ptr<CookieJar> cookie_jar = nullptr;
+  Cookies cookies = {};
   /// aiohttp's TCPConnector(ssl=SSLContext): https connections use this context's trusted CAs,
   /// verify_mode (CERT_NONE: no verification), check_hostname, certificate chain and key (a
   /// client certificate), minimum/maximum version and TLS <= 1.2 ciphers. Copied into libcurl's
@@ -571,6 +666,8 @@ class ClientSession {
       : opts_(std::make_shared<SessionOptions>(std::move(opts))),
         multi_(std::make_shared<detail::http::Multi>(opts_->limit, opts_->limit_per_host)) {
     check_options(*opts_);
+    if (!opts_->cookie_jar) opts_->cookie_jar = std::make_shared<CookieJar>();
+    opts_->cookie_jar->update_cookies(opts_->cookies);  // aiohttp's ClientSession(cookies=)
   }
   ClientSession(ClientSession&&) noexcept = default;
   ClientSession& operator=(ClientSession&& o) noexcept {
@@ -614,6 +711,8 @@ class ClientSession {
   }
   bool closed() const noexcept { return !multi_ || multi_->closed(); }
   const SessionOptions& options() const noexcept { return *opts_; }
+  /// aiohttp's session.cookie_jar.
+  CookieJar& cookie_jar() const noexcept { return *opts_->cookie_jar; }
 
   /// async context manager: `async with ClientSession() as session:`.
   detail::http::RefReady<ClientSession> aenter() noexcept { return {this}; }
@@ -639,3 +738,4 @@ class ClientSession {
 }  // namespace asyncio::http
 
 #include "detail/http_request.hpp"
+#include "detail/http_cookies.hpp"

@@ -155,6 +155,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             n = int(parts[1])
             loc = "/json" if n <= 0 else f"/redirect/{n - 1}"
             return self.send(302, b"", None, [("Location", loc)])
+        if parts[0] == "set-cookie":  # ?name=value...: one Set-Cookie each ("del" removes
+            # the cookie it names; a name starting "sec" is Secure; "p" has Path=/echo/sub)
+            extra = []
+            for k, v in urllib.parse.parse_qsl(u.query, keep_blank_values=True):
+                if k == "del":
+                    extra.append(("Set-Cookie", f"{v}=; Max-Age=0; Path=/"))
+                else:
+                    attrs = "; Path=/echo/sub" if k == "p" else "; Path=/"
+                    extra.append(("Set-Cookie", f"{k}={v}{attrs}" + ("; Secure" if k.startswith("sec") else "")))
+            return self.send(200, b"ok", "text/plain", extra)
+        if parts[0] == "cookie-redirect":  # sets hop=1 and redirects to /echo
+            return self.send(302, b"", None, [("Set-Cookie", "hop=1; Path=/"), ("Location", "/echo")])
         if parts[0] == "echo":
             doc = {"method": self.command, "path": u.path, "query": u.query, "target": self.path,
                    "headers": {k: v for k, v in self.headers.items()}, "body": body.decode("latin-1")}

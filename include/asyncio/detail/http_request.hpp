@@ -113,6 +113,10 @@ inline CURLcode apply_ssl_context(CURL*, void* curl_ctx, void* ours) noexcept {
   return CURLE_OK;
 }
 
+inline bool is_ip_host(std::string host);
+inline CURLSH* jar_share(const asyncio::http::CookieJar& jar) noexcept;  // null for a DummyCookieJar
+inline std::string extra_cookie_header(const asyncio::http::CookieJar* jar, const asyncio::http::Cookies& own);
+
 /// The session's headers, then the request's replacing those of the same name.
 inline asyncio::http::Headers merge_headers(const SessionOptions& so, const RequestOptions& ro) {
   asyncio::http::Headers merged = so.headers;
@@ -259,6 +263,17 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
   if (c > 0) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, std::max(1L, static_cast<long>(std::ceil(c * 1000))));
   t->total_ = total;
   t->sock_read_ = seconds_of(to.sock_read);
+
+  // ---- cookies: the jar through curl's engine (not for an IP host unless the jar is unsafe,
+  // as aiohttp's), then the jar's domain-less cookies and the request's own
+  const h::CookieJar* jar = so.cookie_jar.get();
+  if (jar && jar_share(*jar) && (jar->unsafe() || !is_ip_host(host))) {
+    t->jar_ = so.cookie_jar;
+    curl_easy_setopt(e, CURLOPT_SHARE, jar_share(*jar));
+    curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
+  }
+  t->cookie_ = extra_cookie_header(jar, ro.cookies);
+  if (!t->cookie_.empty()) curl_easy_setopt(e, CURLOPT_COOKIE, t->cookie_.c_str());
 
   // ---- TLS and HTTP version
   if (ro.ssl && ro.verify_ssl)

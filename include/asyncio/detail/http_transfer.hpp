@@ -213,6 +213,10 @@ class Multi {
   /// A finished transfer's easy handle (already out of the multi handle): kept for the next
   /// request while the session is open, up to kIdleEasyMax, else cleaned up.
   void give_back(CURL* e) noexcept {
+    // A cookie jar's share: let go of it. First the handle's cookie-file list (curl_easy_reset
+    // leaks it: one list node per reuse of a handle that had the cookie engine on, LeakSanitizer).
+    curl_easy_setopt(e, CURLOPT_COOKIEFILE, static_cast<const char*>(nullptr));
+    curl_easy_setopt(e, CURLOPT_SHARE, static_cast<CURLSH*>(nullptr));
     if (m_ && idle_easy_.size() < kIdleEasyMax) {
       try {
         idle_easy_.push_back(e);
@@ -365,7 +369,7 @@ class Transfer : public ListNode {
     if (auto home = home_.lock())
       home->give_back(easy_);
     else
-      curl_easy_cleanup(easy_);
+      curl_easy_cleanup(easy_);  // (before jar_ goes: the handle lets go of its share first)
     if (slist_) curl_slist_free_all(slist_);
   }
 
@@ -473,6 +477,8 @@ class Transfer : public ListNode {
   bool tls_ = false;
   bool verify_ = true;
   std::shared_ptr<ssl::SSLContext> ssl_ctx_;  // aiohttp's ssl=: read by apply_ssl_context
+  std::shared_ptr<asyncio::http::CookieJar> jar_;  // its curl share handle is this transfer's
+  std::string cookie_;  // CURLOPT_COOKIE (curl keeps a copy; here for clarity)
   TransferWait* waiter_ = nullptr;
 
   void start_read_timer();
