@@ -65,24 +65,32 @@ const std::string& upload_file() {
   return path;
 }
 
-std::map<std::string, Sent> aiohttp_sent() {
-  std::string script = std::string(__FILE__);
-  script = script.substr(0, script.rfind('/')) + "/http/aiohttp_client.py";
-  std::string cmd = "/usr/bin/python3 " + script + " " + std::to_string(server().port()) + " " + upload_file();
-  std::map<std::string, Sent> out;
+/// The lines a script of tests/http/ prints, run by Debian's python3 with `args`; it must exit 0.
+std::vector<std::string> python_lines(const std::string& script, const std::string& args) {
+  std::string path = std::string(__FILE__);
+  std::string cmd = "/usr/bin/python3 " + path.substr(0, path.rfind('/')) + "/http/" + script + " " + args;
+  std::vector<std::string> out;
   FILE* p = ::popen(cmd.c_str(), "r");
   REQUIRE(p);
   char buf[4096];
   while (std::fgets(buf, sizeof buf, p)) {
     std::string line = buf;
     if (!line.empty() && line.back() == '\n') line.pop_back();
+    out.push_back(line);
+  }
+  CHECK(::pclose(p) == 0);
+  return out;
+}
+
+std::map<std::string, Sent> aiohttp_sent() {
+  std::map<std::string, Sent> out;
+  for (const std::string& line : python_lines("aiohttp_client.py", std::to_string(server().port()) + " " + upload_file())) {
     std::vector<std::string> f;
     std::size_t at = 0;
     for (std::size_t tab; (tab = line.find('\t', at)) != std::string::npos; at = tab + 1) f.push_back(line.substr(at, tab - at));
     f.push_back(line.substr(at));
     if (f.size() == 4) out[f[0]] = Sent{f[1], f[2], f[3]};
   }
-  CHECK(::pclose(p) == 0);
   return out;
 }
 
@@ -448,20 +456,11 @@ Task<std::map<std::string, std::string>> our_cookies() {
 }  // namespace
 
 TEST_CASE("cookies: the Cookie headers aiohttp sends (jar, redirects, deletion, path, Secure, IP hosts, dummy, unsafe)") {
-  std::string script = std::string(__FILE__);
-  script = script.substr(0, script.rfind('/')) + "/http/aiohttp_cookies.py";
-  std::string cmd = "/usr/bin/python3 " + script + " " + std::to_string(server().port());
   std::map<std::string, std::string> theirs;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p)) {
-    std::string line = buf;
-    if (!line.empty() && line.back() == '\n') line.pop_back();
+  for (const std::string& line : python_lines("aiohttp_cookies.py", std::to_string(server().port()))) {
     auto tab = line.find('\t');
     if (tab != std::string::npos) theirs[line.substr(0, tab)] = line.substr(tab + 1);
   }
-  CHECK(::pclose(p) == 0);
   REQUIRE(theirs.size() == 10);
   // The one difference, documented at CookieJar: curl (as browsers) counts http://localhost as a
   // secure origin, so the Secure cookie "sec" goes there too; aiohttp sends it only over https.
