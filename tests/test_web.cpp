@@ -422,7 +422,8 @@ Task<web::Response> whoami(web::Request& r) {
                                 {"q", r.query().getall("k")},
                                 {"method", r.method()},
                                 {"path", r.path()},
-                                {"raw_path", r.raw_path()}});
+                                {"raw_path", r.raw_path()},
+                                {"scheme", r.scheme()}});
 }
 Task<web::Response> echo_json(web::Request& r) {
   nlohmann::json j = co_await r.json();
@@ -464,6 +465,7 @@ TEST_CASE("web: our http::ClientSession: JSON both ways, query multi-values, kee
   CHECK(got[0]["q"] == nlohmann::json({"1", "two words"}));
   CHECK(got[0]["path"] == "/who/a b");
   CHECK(got[0]["raw_path"] == "/who/a%20b?k=1&k=two%20words");
+  CHECK(got[0]["scheme"] == "http");
   // keep-alive: the three GETs came over one connection (one client port)
   CHECK(got[0]["port"] == got[1]["port"]);
   CHECK(got[1]["port"] == got[2]["port"]);
@@ -1305,6 +1307,7 @@ TEST_CASE("web: HTTPS with ssl_context: our client and curl are served, a plain-
   CHECK(name.rfind("https://127.0.0.1:", 0) == 0);
   REQUIRE(out.size() == 3);
   CHECK(nlohmann::json::parse(out[0])["path"] == "/who/x");
+  CHECK(nlohmann::json::parse(out[0])["scheme"] == "https");
   CHECK(out[1] == "plain refused");
   CHECK(nlohmann::json::parse(out[2])["path"] == "/who/x");
   CHECK(open_fds() == fds);

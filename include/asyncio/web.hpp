@@ -437,8 +437,8 @@ class Request {
   std::string host() const { return headers_.get("Host", ""); }
   /// The client's address ("127.0.0.1"), aiohttp's request.remote.
   std::string remote() const;
-  /// "http" (TLS is not served yet).
-  std::string scheme() const { return "http"; }
+  /// "https" on a site with an ssl_context, else "http".
+  std::string scheme() const;
   bool keep_alive() const noexcept { return keep_alive_; }
   /// The Content-Type without parameters ("application/json"); aiohttp's default when absent
   /// is "application/octet-stream".

@@ -928,6 +928,8 @@ inline std::map<std::string, std::string> Request::cookies() const {
   return out;
 }
 
+// (A server connection is a socket, and the only socket that cannot write EOF is a TLS one.)
+inline std::string Request::scheme() const { return conn_ && !conn_->writer().can_write_eof() ? "https" : "http"; }
 inline std::string Request::remote() const { return conn_ ? conn_->writer().get_extra_info("peername").first : ""; }
 
 inline std::string Request::content_type() const {
