@@ -232,6 +232,33 @@ Task<web::Response> created(web::Request&) {
   co_return web::Response{.body = std::string("\x00\x01", 2), .status = 201, .headers = {{"X-A", "1"}}};
 }
 
+Task<web::Response> set_cookies(web::Request&) {
+  web::Response resp{.text = "ok"};
+  resp.set_cookie("a", "b");
+  resp.set_cookie("q", "x y;z",
+                  {.expires = "Wed, 21 Oct 2026 07:28:00 GMT", .domain = "example.com", .max_age = 60, .path = "/p",
+                   .secure = true, .httponly = true, .samesite = "Lax"});
+  resp.del_cookie("gone");
+  resp.set_cookie("a", "again");
+  resp.set_cookie("empty", "");
+  co_return resp;
+}
+Task<web::Response> stream_cookie(web::Request& r) {
+  web::StreamResponse s;
+  s.set_cookie("s", "1", {.httponly = true});
+  s.del_cookie("old", "d.com", "/x");
+  co_await s.prepare(r);
+  bool refused = false;
+  try {
+    s.set_cookie("late", "1");
+  } catch (const asyncio::RuntimeError&) {
+    refused = true;  // (aiohttp would let it pass and never send it)
+  }
+  co_await s.write(refused ? "refused" : "taken");
+  co_await s.write_eof();
+  co_return s;
+}
+
 void build_app(web::Application& app) {
   auto& r = app.router();
   r.add_get("/hello/{name}", hello);
@@ -249,6 +276,8 @@ void build_app(web::Application& app) {
   r.add_get("/cookies", cookies);
   r.add_get("/headers", headers);
   r.add_get("/created", created);
+  r.add_get("/setcookies", set_cookies);
+  r.add_get("/streamcookie", stream_cookie);
 }
 
 std::string get(const std::string& target, const std::string& extra = "") {
@@ -306,6 +335,8 @@ std::vector<std::pair<std::string, std::string>> scenarios() {
   v.emplace_back("cookies", get("/cookies", "Cookie: b=2; a=1\r\n"));
   v.emplace_back("headers", get("/headers", "X-Test: 1\r\nx-test: 2\r\n"));
   v.emplace_back("body bytes", get("/created"));
+  v.emplace_back("set_cookie and del_cookie", get("/setcookies"));
+  v.emplace_back("cookies on a StreamResponse", get("/streamcookie"));
   // chunked request body: "3"
   v.emplace_back("chunked upload",
                  "POST /read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");

@@ -137,6 +137,38 @@ namespace detail {
 struct FileBody;
 }
 
+/// aiohttp's set_cookie keyword arguments; an empty string or nullopt is Python's None (the
+/// attribute is not sent).
+struct CookieOptions {
+  std::string expires = {};  // an HTTP date, sent as given
+  std::string domain = {};
+  std::optional<long long> max_age = std::nullopt;
+  std::string path = "/";
+  std::optional<bool> secure = std::nullopt;
+  std::optional<bool> httponly = std::nullopt;
+  std::string samesite = {};  // "Lax", "Strict", "None"
+};
+
+namespace detail {
+/// A response's cookies (aiohttp's resp.cookies, a SimpleCookie): one Set-Cookie header each,
+/// in the order first set, attributes in Python's Morsel order.
+class CookieList {
+ public:
+  void set(const std::string& name, const std::string& value, const CookieOptions& o);
+  void del(const std::string& name, const std::string& domain, const std::string& path);
+  /// The Set-Cookie header values.
+  std::vector<std::string> lines() const;
+  bool empty() const noexcept { return items_.empty(); }
+
+ private:
+  struct Item {
+    std::string name, value;
+    std::map<std::string, std::string> attrs;  // Morsel keys ("domain", "max-age", ...), sorted as Python outputs them
+  };
+  std::vector<Item> items_;
+};
+}  // namespace detail
+
 /// aiohttp's Response, as an aggregate: `Response{.text = "hi", .status = 201}`. `text` is sent
 /// as "text/plain; charset=utf-8" unless content_type says otherwise; `body` (bytes) as
 /// "application/octet-stream"; with both, body wins. Content-Length is always set (HEAD gets
@@ -149,6 +181,18 @@ struct Response {
   std::string content_type = {};
   std::string reason = {};  // "" → the standard phrase for status
   std::shared_ptr<detail::FileBody> file_ = nullptr;  // (machinery: set by FileResponse)
+  detail::CookieList cookies_ = {};                   // (set_cookie / del_cookie)
+
+  /// aiohttp's set_cookie: a Set-Cookie header ("name=value; Path=/"; the value quoted as
+  /// SimpleCookie does). Setting a name again updates that cookie in place, keeping what
+  /// options it had and this call does not give, as aiohttp.
+  void set_cookie(const std::string& name, const std::string& value, const CookieOptions& o = {}) {
+    cookies_.set(name, value, o);
+  }
+  /// aiohttp's del_cookie: tells the client to drop it (an empty value, Max-Age=0, an expiry in 1970).
+  void del_cookie(const std::string& name, const std::string& domain = {}, const std::string& path = "/") {
+    cookies_.del(name, domain, path);
+  }
 };
 
 /// web.json_response(data, status=200): the JSON dump as "application/json; charset=utf-8".
@@ -189,6 +233,9 @@ class StreamResponse {
   void set_content_length(std::optional<unsigned long long> n) { content_length_ = n; }
   void enable_chunked_encoding() { chunked_forced_ = true; }
   bool prepared() const noexcept { return req_ != nullptr; }
+  /// As Response::set_cookie / del_cookie; sent by prepare() (RuntimeError after it).
+  void set_cookie(const std::string& name, const std::string& value, const CookieOptions& o = {});
+  void del_cookie(const std::string& name, const std::string& domain = {}, const std::string& path = "/");
 
   /// Send the status line and headers. A second call does nothing.
   Task<void> prepare(Request& request);
@@ -211,6 +258,7 @@ class StreamResponse {
   std::string content_type_;
   std::optional<unsigned long long> content_length_;
   bool chunked_forced_ = false;
+  detail::CookieList cookies_;
   Request* req_ = nullptr;  // the request it answers, once prepared (its state lives there)
 };
 

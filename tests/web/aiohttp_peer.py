@@ -79,6 +79,27 @@ async def created(r):
     return web.Response(body=b"\x00\x01", status=201, headers={"X-A": "1"})
 
 
+async def set_cookies(r):
+    resp = web.Response(text="ok")
+    resp.set_cookie("a", "b")
+    resp.set_cookie("q", "x y;z", expires="Wed, 21 Oct 2026 07:28:00 GMT", domain="example.com", max_age=60,
+                    path="/p", secure=True, httponly=True, samesite="Lax")
+    resp.del_cookie("gone")
+    resp.set_cookie("a", "again")
+    resp.set_cookie("empty", "")
+    return resp
+
+
+async def stream_cookie(r):
+    s = web.StreamResponse()
+    s.set_cookie("s", "1", httponly=True)
+    s.del_cookie("old", domain="d.com", path="/x")
+    await s.prepare(r)
+    await s.write(b"refused")  # (ours refuses a cookie set after prepare(); aiohttp drops it)
+    await s.write_eof()
+    return s
+
+
 async def main():
     app = web.Application()
     app.router.add_get("/hello/{name}", hello)
@@ -96,6 +117,8 @@ async def main():
     app.router.add_get("/cookies", cookies)
     app.router.add_get("/headers", headers)
     app.router.add_get("/created", created)
+    app.router.add_get("/setcookies", set_cookies)
+    app.router.add_get("/streamcookie", stream_cookie)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -6,6 +6,8 @@
 
 #include <arpa/inet.h>
 
+#include "cookie_quote.hpp"
+
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
@@ -21,28 +23,7 @@ inline bool is_ip_host(std::string host) {
   return ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
-/// Python's http.cookies._quote (SimpleCookie's value_encode): a value of only legal characters
-/// as it is, else in double quotes with '"' and '\' escaped and other characters as \ooo.
-inline std::string quote_cookie_value(std::string_view v) {
-  auto legal = [](unsigned char c) {
-    return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~:").find(static_cast<char>(c)) != std::string_view::npos;
-  };
-  if (std::all_of(v.begin(), v.end(), [&](char c) { return legal(static_cast<unsigned char>(c)); })) return std::string(v);
-  std::string out = "\"";
-  for (unsigned char c : v) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (legal(c) || std::string_view(" ()/<=>?@[]{}").find(static_cast<char>(c)) != std::string_view::npos) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\%03o", c);
-      out += buf;
-    }
-  }
-  return out + "\"";
-}
+using asyncio::detail::quote_cookie_value;
 
 class CookieStore {
  public:

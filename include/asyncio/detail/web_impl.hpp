@@ -11,6 +11,8 @@
 // being drained: a standalone StreamReader tells nobody when it is read).
 #pragma once
 
+#include "cookie_quote.hpp"
+
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -436,7 +438,8 @@ struct Pending {
 /// prepare time).
 inline std::string response_head(int major, int minor, int status, const std::string& reason, const Headers& headers,
                                  const std::string& content_type, std::optional<std::size_t> content_length,
-                                 bool chunked, bool keep_alive, bool ct_first = true) {
+                                 bool chunked, bool keep_alive, bool ct_first = true,
+                                 const CookieList* cookies = nullptr, bool cookies_after_length = true) {
   // An HTTP/0.9 request (llhttp takes "GET /path" without a version) is answered in 1.0.
   if (major < 1) {
     major = 1;
@@ -459,7 +462,13 @@ inline std::string response_head(int major, int minor, int status, const std::st
     out += v;
     out += "\r\n";
   }
+  // aiohttp adds the cookies at prepare time, after the headers the response has by then: a
+  // Response's Content-Length (set when it was made), not a StreamResponse's.
+  if (cookies && !cookies_after_length)
+    for (auto& line : cookies->lines()) out += "Set-Cookie: " + line + "\r\n";
   if (content_length) out += "Content-Length: " + std::to_string(*content_length) + "\r\n";
+  if (cookies && cookies_after_length)
+    for (auto& line : cookies->lines()) out += "Set-Cookie: " + line + "\r\n";
   if (chunked) out += "Transfer-Encoding: chunked\r\n";
   if (!ct_first && !has_ct && !content_type.empty()) out += "Content-Type: " + content_type + "\r\n";
   if (!headers.contains("Date")) out += "Date: " + http_date() + "\r\n";
@@ -749,7 +758,7 @@ inline Task<bool> Connection::send_file(Request& req, Response& resp, bool keep)
   }
   std::string ct = resp.content_type.empty() ? f.content_type : resp.content_type;
   std::string head = response_head(req.version_major_, req.version_minor_, status, resp.reason, headers, ct,
-                                   static_cast<std::size_t>(b - a), false, keep);
+                                   static_cast<std::size_t>(b - a), false, keep, true, &resp.cookies_);
   auto th = send(std::move(head));
   bool sent = co_await std::move(th);
   if (!sent) co_return false;
@@ -855,7 +864,7 @@ inline Task<void> Connection::run() {
       std::optional<std::size_t> len;
       if (!no_body) len = body.size();
       std::string out = response_head(req.version_major_, req.version_minor_, resp.status, resp.reason, resp.headers,
-                                      no_body ? std::string() : ct, len, false, keep, ct_first);
+                                      no_body ? std::string() : ct, len, false, keep, ct_first, &resp.cookies_);
       if (req.method_ != "HEAD" && !no_body) out += body;
       auto t = send(std::move(out));
       co_await std::move(t);
@@ -926,6 +935,63 @@ inline std::map<std::string, std::string> Request::cookies() const {
     }
   }
   return out;
+}
+
+namespace detail {
+inline void CookieList::set(const std::string& name, const std::string& value, const CookieOptions& o) {
+  auto it = std::find_if(items_.begin(), items_.end(), [&](const Item& i) { return i.name == name; });
+  if (it == items_.end()) {
+    items_.push_back(Item{name, {}, {}});
+    it = items_.end() - 1;
+  }
+  it->value = value;
+  auto& a = it->attrs;  // aiohttp's StreamResponse.set_cookie, key by key
+  if (!o.expires.empty())
+    a["expires"] = o.expires;
+  else if (a.count("expires") && a["expires"] == "Thu, 01 Jan 1970 00:00:00 GMT")
+    a.erase("expires");
+  if (!o.domain.empty()) a["domain"] = o.domain;
+  if (o.max_age)
+    a["max-age"] = std::to_string(*o.max_age);
+  else
+    a.erase("max-age");
+  a["path"] = o.path;
+  if (o.secure) a["secure"] = *o.secure ? "1" : "";
+  if (o.httponly) a["httponly"] = *o.httponly ? "1" : "";
+  if (!o.samesite.empty()) a["samesite"] = o.samesite;
+}
+inline void CookieList::del(const std::string& name, const std::string& domain, const std::string& path) {
+  std::erase_if(items_, [&](const Item& i) { return i.name == name; });
+  set(name, "", CookieOptions{.expires = "Thu, 01 Jan 1970 00:00:00 GMT", .domain = domain, .max_age = 0, .path = path});
+}
+inline std::vector<std::string> CookieList::lines() const {
+  // Python's Morsel.OutputString: name=coded value, then the set attributes in key order,
+  // flags (httponly, secure) by name only.
+  static const std::map<std::string, std::string> spelled{{"domain", "Domain"},   {"expires", "expires"},
+                                                          {"httponly", "HttpOnly"}, {"max-age", "Max-Age"},
+                                                          {"path", "Path"},       {"samesite", "SameSite"},
+                                                          {"secure", "Secure"}};
+  std::vector<std::string> out;
+  for (const Item& i : items_) {
+    std::string line = i.name + "=" + asyncio::detail::quote_cookie_value(i.value);
+    for (auto& [k, v] : i.attrs) {
+      if (v.empty()) continue;
+      line += "; " + spelled.at(k);
+      if (k != "httponly" && k != "secure") line += "=" + v;
+    }
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+}  // namespace detail
+
+inline void StreamResponse::set_cookie(const std::string& name, const std::string& value, const CookieOptions& o) {
+  if (req_) throw RuntimeError("Cannot change cookies after prepare()");
+  cookies_.set(name, value, o);
+}
+inline void StreamResponse::del_cookie(const std::string& name, const std::string& domain, const std::string& path) {
+  if (req_) throw RuntimeError("Cannot change cookies after prepare()");
+  cookies_.del(name, domain, path);
 }
 
 // (A server connection is a socket, and the only socket that cannot write EOF is a TLS one.)
@@ -1028,7 +1094,7 @@ inline Task<void> StreamResponse::prepare(Request& request) {
   std::optional<std::size_t> len;
   if (content_length_ && !out.chunked) len = static_cast<std::size_t>(*content_length_);
   std::string head = detail::response_head(request.version_major_, request.version_minor_, status_, reason_, headers_,
-                                           content_type(), len, out.chunked, keep, !content_type_.empty());
+                                           content_type(), len, out.chunked, keep, !content_type_.empty(), &cookies_, false);
   if (!request.conn_) co_return;
   auto t = request.conn_->send(std::move(head));
   co_await std::move(t);
