@@ -1343,3 +1343,91 @@ TEST_CASE("web: HTTPS with ssl_context: our client and curl are served, a plain-
   CHECK(nlohmann::json::parse(out[2])["path"] == "/who/x");
   CHECK(open_fds() == fds);
 }
+
+// cleanup_ctx and AppKey (aiohttp's): the generators start before on_startup and finish, last
+// first, before on_cleanup; state lives under typed keys; a generator that yields twice, or
+// throws on the way out, fails cleanup() only after every other one has finished.
+namespace {
+const web::AppKey<std::vector<std::string>> log_key{"log"};
+const web::AppKey<int> count_key{"count"};
+std::vector<std::string>* g_ctx_log = nullptr;
+asyncio::AsyncGenerator<int> ctx_a(web::Application& app) {
+  app[log_key].push_back("a up");
+  co_await asyncio::sleep(0);
+  co_yield 0;
+  g_ctx_log->push_back("a down");
+}
+asyncio::AsyncGenerator<int> ctx_b(web::Application& app) {
+  app[log_key].push_back("b up");
+  app[count_key] = 42;
+  co_yield 0;
+  co_await asyncio::sleep(0);
+  g_ctx_log->push_back("b down");
+}
+asyncio::AsyncGenerator<int> ctx_twice(web::Application&) {
+  co_yield 0;
+  g_ctx_log->push_back("twice down");
+  co_yield 1;
+}
+asyncio::AsyncGenerator<int> ctx_throws(web::Application&) {
+  co_yield 0;
+  g_ctx_log->push_back("throws down");
+  throw asyncio::ValueError("cleanup failed");
+}
+Task<void> note_startup(web::Application& app) {
+  app[log_key].push_back("on_startup");
+  co_return;
+}
+Task<void> note_cleanup(web::Application&) {
+  g_ctx_log->push_back("on_cleanup");
+  co_return;
+}
+Task<web::Response> count_handler(web::Request& r) {
+  co_return web::Response{.text = std::to_string(r.app().at(count_key))};
+}
+}  // namespace
+
+TEST_CASE("web: cleanup_ctx runs around the app's life, AppKey keeps typed state") {
+  std::vector<std::string> down;
+  g_ctx_log = &down;
+  web::Application app;
+  app.cleanup_ctx().push_back(ctx_a);
+  app.cleanup_ctx().push_back(ctx_b);
+  app.on_startup().push_back(note_startup);
+  app.on_cleanup().push_back(note_cleanup);
+  app.router().add_get("/count", count_handler);
+  CHECK_FALSE(app.contains(count_key));
+  CHECK_THROWS_AS(app.at(count_key), std::out_of_range);
+  std::string body;
+  asyncio::run(serve(app, {}, [&](int port) -> Task<void> {
+    http::ClientSession s;
+    auto r = co_await s.get("http://127.0.0.1:" + std::to_string(port) + "/count");
+    body = co_await r.text();
+    co_await s.close();
+  }));
+  CHECK(body == "42");
+  CHECK(app.at(log_key) == std::vector<std::string>{"a up", "b up", "on_startup"});
+  CHECK(down == std::vector<std::string>{"b down", "a down", "on_cleanup"});
+
+  // Failures: every generator still finishes; the first error comes out; on_cleanup is not run.
+  down.clear();
+  web::Application bad;
+  bad.cleanup_ctx().push_back(ctx_a);
+  bad.cleanup_ctx().push_back(ctx_twice);
+  bad.cleanup_ctx().push_back(ctx_throws);
+  bad.on_cleanup().push_back(note_cleanup);
+  std::string err;
+  auto main = [&]() -> Task<void> {
+    web::AppRunner runner(bad);
+    co_await runner.setup();
+    try {
+      co_await runner.cleanup();
+    } catch (const asyncio::ValueError& e) {
+      err = e.what();
+    }
+  };
+  asyncio::run(main());
+  CHECK(err == "cleanup failed");
+  CHECK(down == std::vector<std::string>{"throws down", "twice down", "a down"});
+  g_ctx_log = nullptr;
+}

@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <any>
 #include <cctype>
 #include <chrono>
 #include <csignal>
@@ -45,6 +46,7 @@
 #include <vector>
 
 #include "asyncio.hpp"
+#include "generators.hpp"
 #include "detail/web_parser.hpp"
 
 namespace asyncio::web {
@@ -639,7 +641,25 @@ struct ApplicationOptions {
   std::size_t client_max_size = 1024 * 1024;
 };
 
-/// aiohttp's web.Application: the router, the middlewares, the lifecycle signals.
+/// aiohttp 3.9's web.AppKey: a typed key for state kept on the application,
+/// `inline const web::AppKey<Database> db_key{"db"}; app[db_key] = ...; req.app()[db_key]`.
+/// Two keys are the same key only if they are the same object (as aiohttp's, compared by identity).
+template <class T>
+class AppKey {
+ public:
+  explicit AppKey(std::string name) : name_(std::move(name)) {}
+  AppKey(const AppKey&) = delete;
+  AppKey& operator=(const AppKey&) = delete;
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  std::string name_;
+};
+
+/// The value yielded is ignored (Python's bare `yield`): write `co_yield 0;`.
+using CleanupContext = std::function<AsyncGenerator<int>(Application&)>;
+
+/// aiohttp's web.Application: the router, the middlewares, the lifecycle signals, typed state.
 class Application {
  public:
   Application() = default;
@@ -656,6 +676,32 @@ class Application {
   std::vector<AppSignal>& on_shutdown() noexcept { return on_shutdown_; }
   /// Run in order by AppRunner::cleanup() last.
   std::vector<AppSignal>& on_cleanup() noexcept { return on_cleanup_; }
+  /// aiohttp's cleanup_ctx: each generator runs to its co_yield at setup() (before the
+  /// on_startup hooks) and on from there at cleanup() (before the on_cleanup hooks, the last
+  /// started first). One that yields twice is a RuntimeError, as aiohttp's; with several
+  /// failures, the first is raised once every generator ran.
+  std::vector<CleanupContext>& cleanup_ctx() noexcept { return cleanup_ctx_; }
+
+  /// aiohttp's app[key]: the value stored under `key`, default-constructed on first use.
+  template <class T>
+  T& operator[](const AppKey<T>& key) {
+    auto& slot = state_[&key];
+    if (!slot.has_value()) slot = T{};
+    return std::any_cast<T&>(slot);
+  }
+  /// The value under `key`; std::out_of_range ("KeyError: <AppKey(name)>") when none was stored.
+  template <class T>
+  T& at(const AppKey<T>& key) {
+    auto it = state_.find(&key);
+    if (it == state_.end() || !it->second.has_value())
+      throw std::out_of_range("KeyError: <AppKey(" + key.name() + ")>");
+    return std::any_cast<T&>(it->second);
+  }
+  template <class T>
+  bool contains(const AppKey<T>& key) const noexcept {
+    auto it = state_.find(&key);
+    return it != state_.end() && it->second.has_value();
+  }
   std::size_t client_max_size() const noexcept { return opts_.client_max_size; }
 
   /// The handler chain for one request: middlewares around the route's handler (aiohttp's
@@ -667,6 +713,10 @@ class Application {
   UrlDispatcher router_;
   std::vector<Middleware> middlewares_;
   std::vector<AppSignal> on_startup_, on_shutdown_, on_cleanup_;
+  std::vector<CleanupContext> cleanup_ctx_;
+  std::vector<AsyncGenerator<int>> cleanup_exits_;  // the generators started by setup()
+  std::map<const void*, std::any> state_;             // AppKey state, keyed by the key object
+  friend class AppRunner;
 };
 
 // ------------------------------------------------------------------------------------ running

@@ -1155,11 +1155,38 @@ inline std::size_t AppRunner::connections() const noexcept { return state_->conn
 inline Task<void> AppRunner::setup() {
   if (set_up_) throw RuntimeError("AppRunner is already set up");
   set_up_ = true;
+  for (auto& ctx : app_.cleanup_ctx_) {  // aiohttp runs them first (its on_startup's first entry)
+    app_.cleanup_exits_.push_back(ctx(app_));
+    auto first = app_.cleanup_exits_.back().anext();
+    co_await std::move(first);
+  }
   for (auto& hook : app_.on_startup()) {
     auto t = hook(app_);
     co_await std::move(t);
   }
 }
+
+namespace detail {
+/// aiohttp's CleanupContext._on_cleanup: resume every started generator, the last first; one
+/// that yields again is an error; every one runs, then the first error is raised.
+inline Task<void> run_cleanup_ctx(std::vector<AsyncGenerator<int>>& exits) {
+  std::exception_ptr first;
+  while (!exits.empty()) {
+    AsyncGenerator<int> gen = std::move(exits.back());
+    exits.pop_back();
+    try {
+      auto next = gen.anext();
+      std::optional<int> again = co_await std::move(next);
+      if (again) throw RuntimeError("cleanup_ctx generator has more than one 'yield'");
+    } catch (const CancelledError&) {
+      throw;
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+  }
+  if (first) std::rethrow_exception(first);
+}
+}  // namespace detail
 
 inline Task<void> AppRunner::cleanup() {
   if (!set_up_) co_return;
@@ -1186,6 +1213,8 @@ inline Task<void> AppRunner::cleanup() {
     co_await w;
   }
   state_->shutting_down = false;
+  auto ctx = detail::run_cleanup_ctx(app_.cleanup_exits_);
+  co_await std::move(ctx);
   for (auto& hook : app_.on_cleanup()) {
     auto t = hook(app_);
     co_await std::move(t);
