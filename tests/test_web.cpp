@@ -11,6 +11,8 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1430,4 +1432,50 @@ TEST_CASE("web: cleanup_ctx runs around the app's life, AppKey keeps typed state
   CHECK(err == "cleanup failed");
   CHECK(down == std::vector<std::string>{"throws down", "twice down", "a down"});
   g_ctx_log = nullptr;
+}
+
+// UnixSite: served over a Unix socket (curl --unix-socket); a stale socket file is replaced,
+// and the file is gone once the runner cleaned up.
+TEST_CASE("web: UnixSite serves on a Unix socket and removes its file when it stops") {
+  char tmpl[] = "/tmp/test_web_unix_XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  std::string path = dir + "/app.sock";
+  {  // a leftover socket file of an earlier run (bound, then closed: the file stays)
+    int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    ::close(s);
+    REQUIRE(::access(path.c_str(), F_OK) == 0);
+  }
+  std::size_t fds = open_fds();
+  web::Application app;
+  app.router().add_get("/who/{x}", whoami);
+  std::string out, name;
+  auto main = [&]() -> Task<void> {
+    web::AppRunner runner(app);
+    web::UnixSite early(runner, path);
+    bool refused = false;
+    try {
+      co_await early.start();
+    } catch (const asyncio::RuntimeError&) {
+      refused = true;  // before setup(), as aiohttp
+    }
+    CHECK(refused);
+    co_await runner.setup();
+    web::UnixSite site(runner, path);
+    co_await site.start();
+    name = site.name();
+    std::vector<std::string> args{"-s", "--unix-socket", path, "http://localhost/who/u"};
+    auto t = run_curl(std::move(args));
+    out = co_await std::move(t);
+    co_await runner.cleanup();
+    CHECK(::access(path.c_str(), F_OK) != 0);
+  };
+  asyncio::run(main());
+  CHECK(name == "http://unix:" + path + ":");
+  CHECK(nlohmann::json::parse(out)["path"] == "/who/u");
+  CHECK(open_fds() == fds);
+  std::system(("rm -rf '" + dir + "'").c_str());
 }

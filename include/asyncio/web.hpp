@@ -25,6 +25,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <any>
@@ -743,7 +744,7 @@ class ServerState;
 /// aiohttp's AppRunner: setup() runs on_startup; sites serve; cleanup() stops the sites (no new
 /// connections), runs on_shutdown, closes idle connections, waits up to shutdown_timeout for
 /// the requests in flight (then cancels them), and runs on_cleanup. Must outlive its sites.
-class TCPSite;
+class BaseSite;
 class AppRunner {
  public:
   explicit AppRunner(Application& app, AppRunnerOptions o = {});
@@ -758,10 +759,10 @@ class AppRunner {
   std::size_t connections() const noexcept;
 
  private:
-  friend class TCPSite;
+  friend class BaseSite;
   Application& app_;
   AppRunnerOptions opts_;
-  std::vector<TCPSite*> sites_;
+  std::vector<BaseSite*> sites_;
   std::shared_ptr<detail::ServerState> state_;
   bool set_up_ = false;
 };
@@ -774,32 +775,76 @@ struct TCPSiteOptions {
   /// asyncio::ssl). A client that fails its handshake is dropped; the site serves on.
   std::shared_ptr<ssl::SSLContext> ssl_context = nullptr;
 };
+/// aiohttp's BaseSite: a listening socket of a runner (RuntimeError from start() before the
+/// runner's setup()). Stops listening when destroyed, if the runner's cleanup() did not already.
+class BaseSite {
+ public:
+  BaseSite(const BaseSite&) = delete;
+  BaseSite& operator=(const BaseSite&) = delete;
+  virtual ~BaseSite() { close_server(); }
+  virtual Task<void> start() = 0;
+  /// Stop listening (the runner's cleanup() does it for every site).
+  void stop() {
+    if (close_server()) stopped();
+  }
+  /// Where it serves, as aiohttp names it ("http://127.0.0.1:8080", "http://unix:/path:").
+  virtual std::string name() const = 0;
+
+ protected:
+  explicit BaseSite(AppRunner& runner) : runner_(runner) {}
+  void check_runner() const;
+  ClientConnectedCallback connection_callback() const;
+  void started(Server server);
+  /// Closes the listening socket; true if it was listening.
+  bool close_server() noexcept;
+  /// After stop() closed a listening site.
+  virtual void stopped() {}
+  AppRunner& runner_;
+  Server server_;
+  bool listening_ = false;
+};
+
 /// aiohttp's TCPSite: listen on host:port (port 0: an ephemeral port, see port()).
-class TCPSite {
+class TCPSite final : public BaseSite {
  public:
   using Options = TCPSiteOptions;
   TCPSite(AppRunner& runner, std::string host = "0.0.0.0", int port = 8080, Options o = {})
-      : runner_(runner), host_(std::move(host)), port_(port), opts_(o) {}
-  TCPSite(const TCPSite&) = delete;
-  TCPSite& operator=(const TCPSite&) = delete;
-  /// Stops listening (if the runner's cleanup() did not already).
-  ~TCPSite() { stop(); }
-  Task<void> start();
-  /// Stop listening (the runner's cleanup() does it for every site).
-  void stop();
+      : BaseSite(runner), host_(std::move(host)), port_(port), opts_(o) {}
+  Task<void> start() override;
   /// The bound port (the kernel's choice for 0) once started.
   int port() const { return server_.port(); }
   /// "http://127.0.0.1:8080" ("https://..." with an ssl_context).
-  std::string name() const {
+  std::string name() const override {
     return (opts_.ssl_context ? "https://" : "http://") + host_ + ":" + std::to_string(port());
   }
 
  private:
-  AppRunner& runner_;
   std::string host_;
   int port_;
   Options opts_;
-  Server server_;
+};
+
+struct UnixSiteOptions {
+  int backlog = 128;
+  std::shared_ptr<ssl::SSLContext> ssl_context = nullptr;  // as TCPSiteOptions::ssl_context
+};
+/// aiohttp's UnixSite: listen on a Unix socket at `path` (a stale socket file there is removed
+/// first; the file is removed again when the site stops, as Python's 3.13 server does).
+class UnixSite final : public BaseSite {
+ public:
+  using Options = UnixSiteOptions;
+  UnixSite(AppRunner& runner, std::string path, Options o = {})
+      : BaseSite(runner), path_(std::move(path)), opts_(std::move(o)) {}
+  ~UnixSite() override { stop(); }
+  Task<void> start() override;
+  /// "http://unix:/path:" (aiohttp's spelling).
+  std::string name() const override { return (opts_.ssl_context ? "https://unix:" : "http://unix:") + path_ + ":"; }
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  void stopped() override { ::unlink(path_.c_str()); }
+  std::string path_;
+  Options opts_;
 };
 
 /// run_app options.

@@ -1191,8 +1191,7 @@ inline Task<void> run_cleanup_ctx(std::vector<AsyncGenerator<int>>& exits) {
 inline Task<void> AppRunner::cleanup() {
   if (!set_up_) co_return;
   set_up_ = false;
-  for (TCPSite* s : sites_) s->stop();
-  sites_.clear();
+  while (!sites_.empty()) sites_.back()->stop();  // (stop() takes the site off the list)
   for (auto& hook : app_.on_shutdown()) {
     auto t = hook(app_);
     co_await std::move(t);
@@ -1232,18 +1231,36 @@ inline void install_stop_signals(EventLoop& loop, Event* ev) {
 }
 }  // namespace detail
 
-inline Task<void> TCPSite::start() {
+inline void BaseSite::check_runner() const {
   if (!runner_.set_up_) throw RuntimeError("Call runner.setup() before making a site");
-  ServerOptions so{.backlog = opts_.backlog, .reuse_address = opts_.reuse_address, .reuse_port = opts_.reuse_port,
-                   .ssl = opts_.ssl_context};
-  auto t = start_server(detail::connection_callback(runner_.state_), host_, port_, so);
-  server_ = co_await std::move(t);
-  runner_.sites_.push_back(this);
 }
-
-inline void TCPSite::stop() {
+inline ClientConnectedCallback BaseSite::connection_callback() const { return detail::connection_callback(runner_.state_); }
+inline void BaseSite::started(Server server) {
+  server_ = std::move(server);
+  runner_.sites_.push_back(this);
+  listening_ = true;
+}
+inline bool BaseSite::close_server() noexcept {
   server_.close();
   std::erase(runner_.sites_, this);
+  return std::exchange(listening_, false);
+}
+
+inline Task<void> TCPSite::start() {
+  check_runner();
+  ServerOptions so{.backlog = opts_.backlog, .reuse_address = opts_.reuse_address, .reuse_port = opts_.reuse_port,
+                   .ssl = opts_.ssl_context};
+  auto t = start_server(connection_callback(), host_, port_, so);
+  Server server = co_await std::move(t);
+  started(std::move(server));
+}
+
+inline Task<void> UnixSite::start() {
+  check_runner();
+  ServerOptions so{.backlog = opts_.backlog, .ssl = opts_.ssl_context};
+  auto t = start_unix_server(connection_callback(), path_, so);
+  Server server = co_await std::move(t);
+  started(std::move(server));
 }
 
 namespace detail {
