@@ -376,6 +376,15 @@ class DummyCookieJar final : public CookieJar {
   std::map<std::string, std::string> filter_cookies(const std::string&) const override { return {}; }
 };
 
+/// A request body made while it is sent (aiohttp's `data=` async generator or StreamReader):
+/// each call gives the next piece, std::nullopt at the end. An exception it throws fails the
+/// request with that exception.
+using BodyStream = std::function<Task<std::optional<std::string>>()>;
+/// A BodyStream over an async generator of byte pieces.
+BodyStream stream_body(AsyncGenerator<std::string> gen);
+/// A BodyStream over `reader`, read to its EOF (the reader must outlive the request).
+BodyStream stream_body(StreamReader& reader);
+
 struct RequestOptions {
   Params params = {};
   Headers headers = {};
@@ -390,6 +399,11 @@ struct RequestOptions {
   /// Request body as multipart/form-data (aiohttp's `data=FormData(...)`); the boundary is
   /// libcurl's. ValueError together with data, json or form.
   std::optional<FormData> multipart = std::nullopt;
+  /// A body sent while it is made (stream_body(...)): Transfer-Encoding: chunked, unless a
+  /// Content-Length header says how long it is; at most one piece is buffered (the producer waits
+  /// until curl took it). Such a request does not follow redirects (its body cannot be sent
+  /// again): the 3xx is the response. ValueError together with data, json, form or multipart.
+  BodyStream stream = nullptr;
   /// An HTTP proxy for this request ("http://proxy:3128"; aiohttp's proxy=), and its Basic
   /// credentials (proxy_auth=). ClientProxyConnectionError when it cannot be reached.
   std::string proxy = {};

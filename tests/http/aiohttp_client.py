@@ -42,6 +42,15 @@ async def main(port):
             fd.add_field("doc", f, filename="notes.txt", content_type="text/plain")
             async with s.post(base + "/form", data=fd) as r:
                 out.append("multipart\t-\t-\t" + json.dumps(await r.json()))
+        async def pieces():
+            for i in range(5):
+                await asyncio.sleep(0)
+                yield b"piece %d;" % i
+        async with s.post(base + "/echo", data=pieces()) as r:
+            doc = await r.json()
+            h = {k.lower(): v for k, v in doc["headers"].items()}
+            out.append("\t".join(["stream", h.get("content-type", "-"), h.get("transfer-encoding", "-"),
+                                   repr(doc["body"])]))
     async with aiohttp.ClientSession(base_url=base, auth=aiohttp.BasicAuth("sess", "pw")) as s:
         async with s.get("/echo") as r:
             keep("session-auth", await r.json())

@@ -86,6 +86,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         parts = u.path.strip("/").split("/")
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":  # a streamed upload
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                piece = self.rfile.read(size)
+                self.rfile.readline()  # the CRLF after the piece
+                if size == 0:
+                    break
+                body += piece
         if parts[0] == "users" and len(parts) == 2:
             name = parts[1]
             doc = {"login": name, "id": sum(map(ord, name)), "type": "Organization",

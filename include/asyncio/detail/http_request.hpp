@@ -163,12 +163,23 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
 
   // ---- headers
   for (auto& [k, v] : merged) check_header(k, v);
-  if (int{ro.data.has_value()} + int{ro.json.has_value()} + int{ro.form.has_value()} + int{ro.multipart.has_value()} > 1)
+  if (int{ro.data.has_value()} + int{ro.json.has_value()} + int{ro.form.has_value()} + int{ro.multipart.has_value()} +
+          int{static_cast<bool>(ro.stream)} >
+      1)
     throw ValueError("data and json parameters can not be used at the same time");
+  std::optional<curl_off_t> stream_length;
+  if (ro.stream && merged.contains("Content-Length")) {
+    std::string v = merged.get("Content-Length", "");
+    char* end = nullptr;
+    long long n = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end || n < 0) throw ValueError("Invalid Content-Length " + repr(v));
+    stream_length = n;
+    merged.erase("Content-Length");  // (curl sends it, from the size given below)
+  }
 
   auto t = std::make_unique<Transfer>(m);
   CURL* e = t->easy();
-  bool has_body = ro.data || ro.json || ro.form || ro.multipart;
+  bool has_body = ro.data || ro.json || ro.form || ro.multipart || ro.stream;
   if (ro.multipart) {
     for (const auto& f : ro.multipart->fields())
       if (!f.path.empty() && ::access(f.path.c_str(), R_OK) != 0) asyncio::detail::raise_file_error(errno, "'" + f.path + "'");
@@ -183,6 +194,8 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
     if (!merged.contains("Content-Type")) merged.add("Content-Type", "application/json");
   } else if (ro.data) {
     t->body_ = *ro.data;
+    if (!merged.contains("Content-Type")) merged.add("Content-Type", "application/octet-stream");
+  } else if (ro.stream) {
     if (!merged.contains("Content-Type")) merged.add("Content-Type", "application/octet-stream");
   }
   for (auto& [k, v] : merged) {
@@ -225,6 +238,15 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
         if (!f.content_type.empty()) curl_mime_type(part, f.content_type.c_str());
       }
       curl_easy_setopt(e, CURLOPT_MIMEPOST, mime);
+    } else if (ro.stream) {
+      curl_easy_setopt(e, CURLOPT_POST, 1L);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, stream_length.value_or(-1));  // -1: chunked
+      curl_easy_setopt(e, CURLOPT_READFUNCTION, &Transfer::on_read);
+      curl_easy_setopt(e, CURLOPT_READDATA, t.get());
+      t->upload_ = std::make_shared<Upload>();
+      t->upload_->next = ro.stream;
+      t->upload_->t = t.get();
+      t->upload_->pump = create_task(pump_upload(t->upload_));
     } else if (has_body || body_method) {
       curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body_.size()));
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body_.data());
@@ -252,7 +274,7 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
   }
 
   // ---- redirects: do_request follows them (curl would follow any 3xx with a Location)
-  t->follow_ = ro.allow_redirects;
+  t->follow_ = ro.allow_redirects && !ro.stream;  // (a streamed body cannot be sent twice)
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 
   // ---- timeouts
@@ -439,9 +461,29 @@ inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr
   co_return resp;
 }
 
+inline Task<std::optional<std::string>> next_piece(std::shared_ptr<AsyncGenerator<std::string>> gen) {
+  auto n = gen->anext();
+  std::optional<std::string> piece = co_await std::move(n);
+  co_return piece;
+}
+inline Task<std::optional<std::string>> next_piece(StreamReader* reader) {
+  std::string piece = co_await reader->read(64 * 1024);
+  if (piece.empty()) co_return std::nullopt;
+  co_return piece;
+}
+
 }  // namespace asyncio::detail::http
 
 namespace asyncio::http {
+
+inline BodyStream stream_body(AsyncGenerator<std::string> gen) {
+  auto g = std::make_shared<AsyncGenerator<std::string>>(std::move(gen));
+  return [g] { return detail::http::next_piece(g); };
+}
+inline BodyStream stream_body(StreamReader& reader) {
+  StreamReader* r = &reader;
+  return [r] { return detail::http::next_piece(r); };
+}
 
 inline ClientResponse::ClientResponse(std::unique_ptr<detail::http::Transfer> t, std::string method_)
     : method(std::move(method_)), t_(std::move(t)), content_(t_.get()) {

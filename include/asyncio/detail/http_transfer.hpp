@@ -341,6 +341,20 @@ class Multi {
   std::unordered_map<std::string, ParsedUrl> urls_;
 };
 
+/// A streamed request body (RequestOptions::stream), shared by the transfer's read callback and
+/// the task that pulls pieces from the producer (pump_upload). At most one piece waits here.
+struct Upload {
+  asyncio::http::BodyStream next;
+  std::string buf;
+  std::size_t off = 0;
+  bool eof = false;
+  bool send_paused = false;   // the read callback paused curl: nothing was there
+  Transfer* t = nullptr;      // null once the transfer is gone
+  std::exception_ptr error;   // the producer's exception: the transfer fails with it
+  Event room;                 // set when buf was taken
+  TaskPtr pump;
+};
+
 /// One request/response exchange on one easy handle.
 class Transfer : public ListNode {
  public:
@@ -359,6 +373,11 @@ class Transfer : public ListNode {
   Transfer(const Transfer&) = delete;
   Transfer& operator=(const Transfer&) = delete;
   ~Transfer() {
+    if (upload_) {
+      upload_->t = nullptr;
+      upload_->room.set();  // (the pump sees the transfer gone, whatever it waits on)
+      if (upload_->pump && !upload_->pump->done()) upload_->pump->cancel();
+    }
     read_timer_.cancel();
     yield_handle_.cancel();
     if (multi_) multi_->remove(this);
@@ -478,6 +497,33 @@ class Transfer : public ListNode {
   bool verify_ = true;
   std::shared_ptr<ssl::SSLContext> ssl_ctx_;  // aiohttp's ssl=: read by apply_ssl_context
   std::shared_ptr<asyncio::http::CookieJar> jar_;  // its curl share handle is this transfer's
+  std::shared_ptr<Upload> upload_;                  // a streamed body (RequestOptions::stream)
+  /// CURLOPT_READFUNCTION of a streamed body: what the pump put there, else pause until it has.
+  static std::size_t on_read(char* p, std::size_t sz, std::size_t n, void* ud) {
+    auto* t = static_cast<Transfer*>(ud);
+    Upload& up = *t->upload_;
+    if (up.error) return CURL_READFUNC_ABORT;
+    if (up.off < up.buf.size()) {
+      std::size_t k = std::min(sz * n, up.buf.size() - up.off);
+      std::memcpy(p, up.buf.data() + up.off, k);
+      up.off += k;
+      if (up.off == up.buf.size()) {
+        up.buf.clear();
+        up.off = 0;
+        up.room.set();
+      }
+      return k;
+    }
+    if (up.eof) return 0;
+    up.send_paused = true;
+    return CURL_READFUNC_PAUSE;
+  }
+  /// The pump has a piece (or the end, or an error) for a read callback that paused.
+  void resume_upload() {
+    if (!upload_ || !upload_->send_paused || !in_multi_) return;
+    upload_->send_paused = false;
+    curl_easy_pause(easy_, paused_ ? CURLPAUSE_RECV : CURLPAUSE_CONT);
+  }
   std::string cookie_;  // CURLOPT_COOKIE (curl keeps a copy; here for clarity)
   TransferWait* waiter_ = nullptr;
 
@@ -903,8 +949,40 @@ inline void Transfer::on_done(CURLcode rc) noexcept {
   } catch (...) {
     error_ = std::current_exception();
   }
+  if (upload_ && upload_->error) error_ = upload_->error;  // the body's producer failed: its error
   done_ = true;
   notify();
+}
+
+/// The task behind a streamed body: asks the producer for a piece whenever the last one was
+/// taken, and wakes curl's read callback. Ends at the body's end, on the producer's error, or
+/// when the transfer is gone (cancelled with it).
+inline Task<void> pump_upload(std::shared_ptr<Upload> up) {
+  for (;;) {
+    while (up->t && !up->buf.empty()) {
+      up->room.clear();
+      co_await up->room.wait();
+    }
+    if (!up->t) co_return;
+    std::optional<std::string> piece;
+    try {
+      auto next = up->next();
+      piece = co_await std::move(next);
+    } catch (const CancelledError&) {
+      throw;
+    } catch (...) {
+      up->error = std::current_exception();
+    }
+    if (!up->t) co_return;
+    if (!up->error) {
+      if (!piece)
+        up->eof = true;
+      else
+        up->buf = std::move(*piece);
+    }
+    up->t->resume_upload();  // (an error: the read callback aborts the transfer)
+    if (up->eof || up->error) co_return;
+  }
 }
 
 }  // namespace asyncio::detail::http
