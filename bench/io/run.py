@@ -84,11 +84,14 @@ RATIOS = [
     ("tls_handshake", "ours", "asio", "≥ 1"),
     ("http_hello", "ours", "aiohttp", "≥ 10"),
     ("http_hello", "ours", "beast", "≥ 1"),
+    ("http_hello", "beast", "aiohttp", "— (peers)"),
     ("http_hello", "ours-2t", "ours", "≥ 1.7 (not measurable on 2 CPUs, see notes)"),
     ("ws_echo", "ours", "aiohttp", "≥ 10"),
     ("ws_echo", "ours", "beast", "≥ 1"),
+    ("ws_echo", "beast", "aiohttp", "— (peers)"),
     ("ws_idle", "ours", "aiohttp", "—"),
     ("ws_idle", "ours", "beast", "—"),
+    ("ws_idle", "beast", "aiohttp", "— (peers)"),
 ]
 # Primary figure: "rate" (ops/s, higher better) or "bytes" (bytes per connection, lower better).
 PRIMARY = {w: "rate" for w in WORKLOADS}
@@ -111,8 +114,20 @@ WRK_CONNS = 50
 TWO_CPUS = (os.cpu_count() or 1) >= 2
 
 
-def pin(cpus: str) -> list[str]:
-    return ["taskset", "-c", cpus] if TWO_CPUS and shutil.which("taskset") else []
+INCLUDE = ROOT / "include"  # --include: our headers (another worktree's, to preview a branch)
+NICE = 0  # --nice: run every measured program at this niceness (negative: ahead of other tenants)
+
+
+def prio() -> list[str]:
+    return ["nice", "-n", str(NICE)] if NICE else []
+
+
+def pin(cpus: str | None) -> list[str]:
+    """The command prefix for a measured program: its niceness and (servers, load generators,
+    with >= 2 CPUs) the CPUs it may run on."""
+    if cpus is None or not TWO_CPUS or not shutil.which("taskset"):
+        return prio()
+    return prio() + ["taskset", "-c", cpus]
 
 
 SERVER_CPUS, LOAD_CPUS = "0", "1"
@@ -150,7 +165,7 @@ LLHTTP_OBJS = [BUILD / f"llhttp_{n}.o" for n in ("api", "http", "llhttp")]
 def compile_cmd(p: Prog) -> list[str]:
     cmd = [CXX, *CXXFLAGS, "-I", str(BENCH / "common")]
     if p.ours:
-        cmd += ["-I", str(ROOT / "include")]
+        cmd += ["-I", str(INCLUDE)]
     if p.web:
         cmd += ["-I", str(LLHTTP_INC)]
     cmd += ["-MMD", "-MF", str(p.out) + ".d", str(p.src), "-o", str(p.out)]
@@ -417,7 +432,7 @@ def negotiated_cipher(impls: list[str], cert: str, key: str, timeout: float) -> 
     """The `openssl speed -evp` name of the cipher a 1 MiB bulk run negotiates (stderr "cipher X")."""
     for i in impls:
         try:
-            _, err = run_line([str(PROGS[f"{i}_tls"].out), "bulk", str(1 << 20), cert, key],
+            _, err = run_line(pin(None) + [str(PROGS[f"{i}_tls"].out), "bulk", str(1 << 20), cert, key],
                               "tls_bulk", i, 1 << 20, timeout, want_stderr=True)
         except Failure:
             continue
@@ -433,6 +448,7 @@ def openssl_speed(evp: str, decrypt: bool) -> float:
     cmd = ["openssl", "speed", "-seconds", "1", "-bytes", "16384", "-evp", evp]
     if decrypt:
         cmd.insert(2, "-decrypt")
+    cmd = pin(None) + cmd
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     last = [ln for ln in p.stdout.splitlines() if ln.strip()][-1:]
     m = re.search(r"([\d.]+)k\s*$", last[0]) if last else None
@@ -455,7 +471,7 @@ def python_has(*mods: str) -> bool:
 
 def have_websocket_response() -> bool:
     try:
-        return "class WebSocketResponse" in (ROOT / "include/asyncio/web.hpp").read_text()
+        return "class WebSocketResponse" in (INCLUDE / "asyncio/web.hpp").read_text()
     except OSError:
         return False
 
@@ -613,6 +629,8 @@ def write_results(path: Path, args, workloads, records, notes, failures, extra, 
            f"- OpenSSL: {_first(['openssl', 'version'])}",
            f"- pinning: servers on CPU {SERVER_CPUS} (ours-2t on CPUs 0,1), load generators on CPU "
            f"{LOAD_CPUS} (taskset)" if TWO_CPUS else "- no pinning (< 2 CPUs)",
+           f"- niceness of the measured programs: {NICE}"
+           + (" (ahead of other tenants' jobs)" if NICE < 0 else ""),
            f"- 1-min load average: {load[0]:.2f} at start, {load[1]:.2f} at end", "",
            "## Paired ratios (> 1 = the first is faster / leaner)", ""]
     out += ratio_rows(workloads, records)
@@ -657,7 +675,17 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma-separated workloads (default: all)")
     ap.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS.io.md")
     ap.add_argument("--out", default="", help="write the report here instead")
+    ap.add_argument("--include", default="",
+                    help="build ours against this include/ directory instead of the repository's "
+                         "(e.g. another worktree's, to preview a branch); implies --no-write")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="niceness for every measured program (e.g. -10 on a shared host, as root: "
+                         "the benchmark then runs ahead of other tenants' jobs; default 0)")
     args = ap.parse_args()
+    global NICE, INCLUDE
+    NICE = args.nice
+    if args.include:
+        INCLUDE = Path(args.include).resolve()
     if args.reps is None:
         args.reps = 1 if args.smoke else 5
     workloads = WORKLOADS
@@ -717,7 +745,7 @@ def main() -> int:
                                             f"{both / 1e6:,.0f} MB/s")
                         else:
                             mode = w.split("_", 1)[1]
-                            rec = run_line([str(PROGS[f"{i}_tls"].out), mode, str(n), cert, key],
+                            rec = run_line(pin(None) + [str(PROGS[f"{i}_tls"].out), mode, str(n), cert, key],
                                            w, i, n, timeout)
                     elif w == "http_hello":
                         rec = run_http(i, n, timeout, warmup=not args.smoke)
@@ -748,7 +776,7 @@ def main() -> int:
     print(f"\ntotal wall time {time.monotonic() - t_start:.1f} s")
     load = (load_start, os.getloadavg()[0])
     print(f"1-min load average: {load[0]:.2f} at start, {load[1]:.2f} at end")
-    if not args.smoke and not args.no_write:
+    if not args.smoke and not args.no_write and not args.include:
         write_results(Path(args.out).resolve() if args.out else RESULTS_MD, args, workloads,
                       records, notes, failures, extra, load)
     return 1 if failures else 0
