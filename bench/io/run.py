@@ -252,6 +252,7 @@ class Rec:
     peak_kb: int          # peak RSS of the measured process (the server's for server workloads)
     bpt: float | None     # bytes per connection (ws_idle)
     cpu: float | None = None  # server CPU seconds during the measurement (server workloads)
+    sys: float | None = None  # of which in the kernel (system time)
 
     @property
     def cpu_share(self) -> float | None:
@@ -299,10 +300,17 @@ def run_line(cmd: list[str], workload: str, impl: str, n: int, timeout: float,
     return (rec, p.stderr) if want_stderr else rec
 
 
-def proc_cpu_seconds(pid: int) -> float:
+def proc_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the process so far, all threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # fields[0] is state (field 3); utime, stime are fields 14, 15
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tck = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tck, int(fields[12]) / tck
+
+
+def cpu_delta(pid: int, before: tuple[float, float]) -> tuple[float, float]:
+    u, s = proc_cpu_seconds(pid)
+    return u - before[0], s - before[1]
 
 
 def proc_status_kb(pid: int, key: str) -> int:
@@ -395,10 +403,10 @@ def run_http(impl: str, seconds: int, timeout: float, warmup: bool) -> Rec:
             run_wrk(s.port, 1, timeout)
         c0 = proc_cpu_seconds(s.pid)
         n, secs, rps = run_wrk(s.port, seconds, timeout)
-        cpu = proc_cpu_seconds(s.pid) - c0
+        user, sys_ = cpu_delta(s.pid, c0)
         if not s.alive():
             raise Failure("server died during the run")
-        return Rec(n, secs, rps, proc_status_kb(s.pid, "VmHWM"), None, cpu)
+        return Rec(n, secs, rps, proc_status_kb(s.pid, "VmHWM"), None, user + sys_, sys_)
 
 
 def run_ws(workload: str, impl: str, n: int, timeout: float, warmup: bool) -> Rec:
@@ -411,7 +419,8 @@ def run_ws(workload: str, impl: str, n: int, timeout: float, warmup: bool) -> Re
             c0 = proc_cpu_seconds(s.pid)
             rec = run_line(pin(LOAD_CPUS) + [load, "echo", impl, str(s.port), str(n), str(WS_CONNS)],
                            "ws_echo", impl, n, timeout)
-            rec.cpu = proc_cpu_seconds(s.pid) - c0
+            user, sys_ = cpu_delta(s.pid, c0)
+            rec.cpu, rec.sys = user + sys_, sys_
             rec.peak_kb = proc_status_kb(s.pid, "VmHWM")
         else:
             rec = run_line(pin(LOAD_CPUS) + [load, "idle", impl, str(s.port), str(n), str(s.pid)],
@@ -569,8 +578,9 @@ def median_rec(recs: list[Rec]) -> Rec:
 
 
 def summary_rows(workloads, records) -> list[str]:
-    rows = ["| workload | impl | median | min–max | server CPU | per server CPU-s | peak RSS | reps |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| workload | impl | median | min–max | server CPU | per server CPU-s | "
+            "server µs/op user + kernel | peak RSS | reps |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for w in workloads:
         for i in IMPLS[w]:
             recs = records.get((w, i))
@@ -581,9 +591,14 @@ def summary_rows(workloads, records) -> list[str]:
             share = f"{100 * m.cpu_share:.0f} %" if m.cpu_share is not None else "—"
             per = (f"{core.fmt_rate(statistics.median(r.per_cpu for r in recs))} {UNIT[w].split('/')[0]}"
                    if m.cpu else "—")
+            split = "—"
+            if all(r.cpu and r.sys is not None for r in recs):
+                us = statistics.median(1e6 * (r.cpu - r.sys) / r.n for r in recs)
+                ks = statistics.median(1e6 * r.sys / r.n for r in recs)
+                split = f"{us:.2f} + {ks:.2f}"
             rows.append(f"| {w} | {i} | {fmt_primary(w, primary(w, m))} | "
                         f"{fmt_primary(w, min(vals))} – {fmt_primary(w, max(vals))} | {share} | "
-                        f"{per} | {m.peak_kb / 1024:.1f} MB | {len(recs)} |")
+                        f"{per} | {split} | {m.peak_kb / 1024:.1f} MB | {len(recs)} |")
     return rows
 
 
