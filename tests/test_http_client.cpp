@@ -4,6 +4,8 @@
 // where the bytes are ours to choose.
 #include <asyncio/http.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -619,6 +621,118 @@ TEST_CASE("streamed upload: cancelled, or timed out, while the producer waits; n
       CHECK(s.active_requests() == 0);
     }
     co_await s.close();
+  };
+  asyncio::run(main());
+}
+
+// ---------------------------------------------------------------- TraceConfig
+namespace {
+/// A trace callback's body: note the signal, then yield once (callbacks are coroutines).
+Task<void> note_event(std::vector<std::string>* events, std::string name) {
+  events->push_back(std::move(name));
+  co_await asyncio::sleep(0);
+}
+/// One trace config noting each signal as aiohttp_trace.py prints it.
+std::shared_ptr<http::TraceConfig> noting(std::vector<std::string>* events) {
+  auto tc = std::make_shared<http::TraceConfig>();
+  auto note = [events](std::string name) { return note_event(events, std::move(name)); };
+  tc->on_request_start.push_back([note](const http::TraceRequestStartParams& p) { return note("request_start:" + p.method); });
+  tc->on_request_end.push_back(
+      [note](const http::TraceRequestEndParams& p) { return note("request_end:" + std::to_string(p.response->status)); });
+  tc->on_request_exception.push_back([note](const http::TraceRequestExceptionParams&) { return note("request_exception"); });
+  tc->on_request_redirect.push_back([note](const http::TraceRequestRedirectParams& p) {
+    return note("request_redirect:" + std::to_string(p.response->status));
+  });
+  tc->on_connection_create_start.push_back(
+      [note](const http::TraceConnectionCreateStartParams&) { return note("connection_create_start"); });
+  tc->on_connection_create_end.push_back(
+      [note](const http::TraceConnectionCreateEndParams&) { return note("connection_create_end"); });
+  tc->on_connection_reuseconn.push_back(
+      [note](const http::TraceConnectionReuseconnParams&) { return note("connection_reuseconn"); });
+  tc->on_dns_resolvehost_start.push_back(
+      [note](const http::TraceDnsResolveHostStartParams& p) { return note("dns_resolvehost_start:" + p.host); });
+  tc->on_dns_resolvehost_end.push_back(
+      [note](const http::TraceDnsResolveHostEndParams& p) { return note("dns_resolvehost_end:" + p.host); });
+  return tc;
+}
+/// A port nothing listens on (bound, then closed).
+int closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (auto& e : v) out += (out.empty() ? "" : " ") + e;
+  return out;
+}
+}  // namespace
+
+TEST_CASE("TraceConfig: the signals aiohttp sends, in its order (new connection, reuse, redirects)") {
+  std::map<std::string, std::string> theirs;
+  for (const std::string& line : python_lines("aiohttp_trace.py", std::to_string(server().port()))) {
+    auto tab = line.find('\t');
+    if (tab != std::string::npos) theirs[line.substr(0, tab)] = line.substr(tab + 1);
+  }
+  REQUIRE(theirs.size() == 3);
+  std::map<std::string, std::string> mine;
+  auto main = [&]() -> Task<void> {
+    std::vector<std::string> events;
+    http::SessionOptions so{.trace_configs = {noting(&events)}};
+    http::ClientSession s(std::move(so));
+    std::string base = "http://localhost:" + std::to_string(server().port());
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {"first", "/json"}, {"again", "/json"}, {"redirect", "/redirect/1"}};
+    for (const auto& [name, path] : cases) {
+      events.clear();
+      co_await fetch(s, base + path);
+      mine[name] = joined(events);
+    }
+    co_await s.close();
+  };
+  asyncio::run(main());
+  for (auto& [k, v] : theirs) {
+    INFO("case " << k);
+    CHECK(mine[k] == v);
+  }
+}
+
+TEST_CASE("TraceConfig: a failed request reports start then exception; a failing callback fails the request") {
+  auto main = []() -> Task<void> {
+    std::vector<std::string> events;
+    http::SessionOptions so{.trace_configs = {noting(&events)}};
+    http::ClientSession s(std::move(so));
+    bool refused = false;
+    try {
+      co_await fetch(s, "http://127.0.0.1:" + std::to_string(closed_port()) + "/");
+    } catch (const http::ClientConnectorError&) {
+      refused = true;
+    }
+    CHECK(refused);
+    CHECK(joined(events) == "request_start:GET request_exception");
+    // A callback that throws: the request fails with its exception.
+    auto tc = std::make_shared<http::TraceConfig>();
+    tc->on_request_start.push_back([](const http::TraceRequestStartParams&) -> Task<void> {
+      co_await asyncio::sleep(0);
+      throw asyncio::ValueError("trace refused");
+    });
+    http::SessionOptions so2{.trace_configs = {tc}};
+    http::ClientSession s2(std::move(so2));
+    bool failed = false;
+    try {
+      co_await fetch(s2, server().url("/json"));
+    } catch (const asyncio::ValueError& e) {
+      failed = std::string(e.what()) == "trace refused";
+    }
+    CHECK(failed);
+    co_await s.close();
+    co_await s2.close();
   };
   asyncio::run(main());
 }

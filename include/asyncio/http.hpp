@@ -290,6 +290,8 @@ class FormData {
   std::vector<Field> fields_;
 };
 
+class TraceConfig;
+
 /// Cookies given by name and value (aiohttp's `cookies={...}`; a name may repeat, the last wins).
 using Cookies = std::vector<std::pair<std::string, std::string>>;
 
@@ -461,6 +463,8 @@ struct SessionOptions {
   /// (domain-less: sent to every host).
   std::shared_ptr<CookieJar> cookie_jar = nullptr;
   Cookies cookies = {};
+  /// aiohttp's trace_configs: every request of the session reports to these (see TraceConfig).
+  std::vector<std::shared_ptr<TraceConfig>> trace_configs = {};
   /// aiohttp's TCPConnector(ssl=SSLContext): https connections use this context's trusted CAs,
   /// verify_mode (CERT_NONE: no verification), check_hostname, certificate chain and key (a
   /// client certificate), minimum/maximum version and TLS <= 1.2 ciphers. Copied into libcurl's
@@ -643,6 +647,61 @@ class ClientResponse {
 };
 
 class ClientSession;
+
+// ------------------------------------------------------------------------------ tracing
+/// The parameters aiohttp's trace signals carry. `headers` are the request's as we send them
+/// (curl adds Host, Accept-Encoding, Content-Length and the like on the wire).
+struct TraceRequestStartParams {
+  std::string method, url;
+  Headers headers;
+};
+struct TraceRequestEndParams {
+  std::string method, url;
+  Headers headers;
+  const ClientResponse* response = nullptr;
+};
+struct TraceRequestExceptionParams {
+  std::string method, url;
+  Headers headers;
+  std::exception_ptr exception;
+};
+struct TraceRequestRedirectParams {
+  std::string method, url;
+  Headers headers;
+  const RedirectResponse* response = nullptr;
+};
+struct TraceConnectionCreateStartParams {};
+struct TraceConnectionCreateEndParams {};
+struct TraceConnectionReuseconnParams {};
+struct TraceDnsResolveHostStartParams {
+  std::string host;
+};
+struct TraceDnsResolveHostEndParams {
+  std::string host;
+};
+
+/// aiohttp's TraceConfig: callbacks (coroutines) a session runs at each step of a request, in
+/// aiohttp's order: request start; for each hop, a new connection (create start, then DNS
+/// resolve start/end for a host name, create end) or a reused one (reuseconn), then a redirect;
+/// then end or exception. Differs from aiohttp: the connection and DNS signals of a hop come
+/// when its response headers are in (curl made the connection and tells whether it did), so a
+/// request that fails before any response reports none of them (start, then exception); a
+/// callback gets the parameters only (no session, no trace_config_ctx: capture what you need).
+/// A callback's exception fails the request, as aiohttp's.
+class TraceConfig {
+ public:
+  template <class P>
+  using Signal = std::vector<std::function<Task<void>(const P&)>>;
+  Signal<TraceRequestStartParams> on_request_start;
+  Signal<TraceRequestEndParams> on_request_end;
+  Signal<TraceRequestExceptionParams> on_request_exception;
+  Signal<TraceRequestRedirectParams> on_request_redirect;
+  Signal<TraceConnectionCreateStartParams> on_connection_create_start;
+  Signal<TraceConnectionCreateEndParams> on_connection_create_end;
+  Signal<TraceConnectionReuseconnParams> on_connection_reuseconn;
+  Signal<TraceDnsResolveHostStartParams> on_dns_resolvehost_start;
+  Signal<TraceDnsResolveHostEndParams> on_dns_resolvehost_end;
+};
 
 /// What session.get(...) returns: await it for the response (`co_await session.get(url)`), or
 /// use it as an async context manager (`async with session.get(url) as response:`), which

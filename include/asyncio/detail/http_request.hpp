@@ -423,13 +423,88 @@ inline void next_hop(const SessionOptions& so, RequestOptions& ro, asyncio::http
   ro.timeout = to_;
 }
 
+/// Run one signal of every trace config, in order (aiohttp's Trace.send_*).
+template <class P>
+Task<void> send_trace(const SessionOptions& so, asyncio::http::TraceConfig::Signal<P> asyncio::http::TraceConfig::*signal,
+                      const P& params) {
+  for (const auto& tc : so.trace_configs)
+    for (const auto& cb : (*tc).*signal) {
+      auto t = cb(params);
+      co_await std::move(t);
+    }
+}
+/// The connection signals of a hop whose response headers are in: a new connection (with a DNS
+/// lookup for a host name) or a reused one, as curl reports it.
+inline Task<void> trace_connection(const SessionOptions& so, Transfer& t) {
+  namespace h = asyncio::http;
+  long connects = 0;
+  curl_easy_getinfo(t.easy(), CURLINFO_NUM_CONNECTS, &connects);
+  if (connects == 0) {
+    auto r = send_trace(so, &h::TraceConfig::on_connection_reuseconn, h::TraceConnectionReuseconnParams{});
+    co_await std::move(r);
+    co_return;
+  }
+  auto s = send_trace(so, &h::TraceConfig::on_connection_create_start, h::TraceConnectionCreateStartParams{});
+  co_await std::move(s);
+  std::string host = t.host_.substr(0, t.host_.rfind(':'));  // ("host:port")
+  if (!is_ip_host(host)) {
+    h::TraceDnsResolveHostStartParams ds{host};
+    auto d1 = send_trace(so, &h::TraceConfig::on_dns_resolvehost_start, ds);
+    co_await std::move(d1);
+    h::TraceDnsResolveHostEndParams de{host};
+    auto d2 = send_trace(so, &h::TraceConfig::on_dns_resolvehost_end, de);
+    co_await std::move(d2);
+  }
+  auto e = send_trace(so, &h::TraceConfig::on_connection_create_end, h::TraceConnectionCreateEndParams{});
+  co_await std::move(e);
+}
+
+inline Task<ClientResponse> do_request_hops(std::shared_ptr<Multi> m, std::shared_ptr<SessionOptions> so,
+                                            std::string method, std::string url, RequestOptions ro,
+                                            asyncio::http::Headers headers);
+
 inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr<SessionOptions> so, std::string method,
                                        std::string url, RequestOptions ro) {
   if (!m || m->closed()) throw RuntimeError("Session is closed");
   if (!so->base_url.empty()) url = join_base_url(so->base_url, url);
   asyncio::http::Headers headers = merge_headers(*so, ro);
+  if (so->trace_configs.empty()) {
+    auto hops = do_request_hops(std::move(m), std::move(so), std::move(method), std::move(url), std::move(ro),
+                                std::move(headers));
+    co_return co_await std::move(hops);
+  }
+  namespace h = asyncio::http;
+  h::TraceRequestStartParams start{method, url, headers};
+  auto ts = send_trace(*so, &h::TraceConfig::on_request_start, start);
+  co_await std::move(ts);
+  std::exception_ptr err;
+  std::optional<ClientResponse> resp;
+  try {
+    auto hops = do_request_hops(m, so, method, url, std::move(ro), headers);
+    resp.emplace(co_await std::move(hops));
+  } catch (const CancelledError&) {
+    throw;
+  } catch (...) {
+    err = std::current_exception();
+  }
+  if (err) {
+    h::TraceRequestExceptionParams ep{method, url, headers, err};
+    auto te = send_trace(*so, &h::TraceConfig::on_request_exception, ep);
+    co_await std::move(te);
+    std::rethrow_exception(err);
+  }
+  h::TraceRequestEndParams endp{method, url, headers, &*resp};
+  auto tend = send_trace(*so, &h::TraceConfig::on_request_end, endp);
+  co_await std::move(tend);
+  co_return std::move(*resp);
+}
+
+inline Task<ClientResponse> do_request_hops(std::shared_ptr<Multi> m, std::shared_ptr<SessionOptions> so,
+                                            std::string method, std::string url, RequestOptions ro,
+                                            asyncio::http::Headers headers) {
   choose_auth(*so, ro, url, headers);
   std::unique_ptr<Transfer> t = prepare(m, *so, method, url, ro, headers);
+  const bool tracing = !so->trace_configs.empty();
   EventLoop& loop = get_running_loop();
   m->bind(loop);
   const std::string first_url = t->request_url_;  // aiohttp's history[0].request_info.real_url
@@ -439,6 +514,10 @@ inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr
   for (;;) {
     m->add(t.get());
     co_await TransferWait(t.get(), Want::Headers);
+    if (tracing && (t->headers_done() || t->redirect_ready())) {
+      auto tc = trace_connection(*so, *t);
+      co_await std::move(tc);
+    }
     if (!t->redirect_ready()) break;
     // aiohttp: raised when the number of redirect responses reaches max_redirects (0: no limit).
     ++redirects;
@@ -446,6 +525,12 @@ inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr
       throw asyncio::http::TooManyRedirects(0, "", first_url);
     std::string to = t->redirect_url();  // the Location, resolved by curl
     if (to.empty()) throw asyncio::http::InvalidUrlRedirectClientError(t->headers().get("Location", ""));
+    if (tracing) {
+      asyncio::http::RedirectResponse hop{t->status(), t->reason(), t->request_url_, t->headers()};
+      asyncio::http::TraceRequestRedirectParams rp{method, t->request_url_, headers, &hop};
+      auto tr = send_trace(*so, &asyncio::http::TraceConfig::on_request_redirect, rp);
+      co_await std::move(tr);
+    }
     next_hop(*so, ro, headers, method, t->status(), t->request_url_, to, loop.time() - started);
     history.push_back({t->status(), t->reason(), t->request_url_, t->headers()});
     t.reset();  // gives its easy handle back for the next hop
