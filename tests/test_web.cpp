@@ -1479,3 +1479,28 @@ TEST_CASE("web: UnixSite serves on a Unix socket and removes its file when it st
   CHECK(open_fds() == fds);
   std::system(("rm -rf '" + dir + "'").c_str());
 }
+
+// Named routes and url_for (the URLs aiohttp 3.8.4 builds for the same routes and values).
+TEST_CASE("web: named resources and url_for, as aiohttp builds them; bad and duplicate names refused") {
+  web::Application app;
+  auto& r = app.router();
+  r.add_get("/users/{name}/{n:\\d+}", whoami, web::RouteOptions{.name = "user"});
+  r.add_post("/users/{name}/{n:\\d+}", whoami, web::RouteOptions{.name = "user"});  // joins the resource
+  r.add_get("/plain", whoami, web::RouteOptions{.name = "plain"});
+  r.add_static("/static", "/tmp", false, "static");
+  CHECK(r["user"].url_for({{"name", "a b/c \xc3\xa9%"}, {"n", "7"}}) == "/users/a%20b/c%20%C3%A9%25/7");
+  CHECK(r["static"].url_for({{"filename", "x y.css"}}) == "/static/x%20y.css");
+  CHECK(r["plain"].url_for() == "/plain");
+  CHECK(r["user"].name() == "user");
+  CHECK_THROWS_WITH(r["user"].url_for({{"name", "x"}}), "KeyError: 'n'");
+  CHECK_THROWS_WITH(r["nobody"], "KeyError: 'nobody'");
+  CHECK_THROWS_WITH(r.add_get("/x", whoami, web::RouteOptions{.name = "user"}),
+                    Catch::Matchers::StartsWith("Duplicate 'user', already handled by"));
+  CHECK_THROWS_WITH(r.add_get("/y", whoami, web::RouteOptions{.name = "1bad"}),
+                    "Incorrect route name '1bad', the name should be a sequence of python identifiers separated by "
+                    "dash, dot or column");
+  // The named routes still route.
+  std::map<std::string, std::string> mi;
+  r.resolve("POST", "/users/bob/3", mi);
+  CHECK(mi.at("name") == "bob");
+}

@@ -551,6 +551,7 @@ using Middleware = std::function<Task<Response>(Request&, Handler)>;
 /// on_startup / on_shutdown / on_cleanup signal handlers.
 using AppSignal = std::function<Task<void>(Application&)>;
 
+class UrlDispatcher;
 namespace detail {
 /// Accept a handler returning Task<Response> or Task<X> with X convertible to Response.
 template <class F>
@@ -577,9 +578,17 @@ class Resource {
   const std::string& pattern() const noexcept { return pattern_; }
   /// The captured values (decoded) when `raw_path` matches.
   std::optional<std::map<std::string, std::string>> match(const std::string& raw_path) const;
+  /// aiohttp's resource.url_for(**parts): the pattern with each {name} replaced by its value,
+  /// percent-encoded as yarl encodes a path ('/' kept). std::out_of_range ("KeyError: 'name'")
+  /// for a part not given.
+  std::string url_for(const std::map<std::string, std::string>& parts = {}) const;
+  /// The route name given when it was added ("" if none).
+  const std::string& name() const noexcept { return name_; }
   std::vector<std::pair<std::string, Handler>> routes;  // method ("*" = any) → handler
 
  private:
+  friend class asyncio::web::UrlDispatcher;
+  std::string name_;
   std::string pattern_;
   bool plain_ = true;
   std::regex re_;
@@ -591,40 +600,54 @@ class Resource {
 /// with the wrong method answers 405 with Allow, no match 404. add_get also answers HEAD
 /// (aiohttp's allow_head=True). A pattern that does not start with '/' or whose regex does not
 /// compile is a ValueError.
+/// Route options (aiohttp's keyword arguments): a name for url_for, and whether GET answers HEAD.
+struct RouteOptions {
+  std::string name = {};
+  bool allow_head = true;
+};
+
 class UrlDispatcher {
  public:
   template <class F>
-  void add_route(std::string method, std::string path, F handler) {
-    add(std::move(method), std::move(path), detail::make_handler(std::move(handler)));
+  void add_route(std::string method, std::string path, F handler, const RouteOptions& o = {}) {
+    add(std::move(method), std::move(path), detail::make_handler(std::move(handler)), o.name);
   }
   template <class F>
   void add_get(std::string path, F handler, bool allow_head = true) {
+    add_get(std::move(path), std::move(handler), RouteOptions{.allow_head = allow_head});
+  }
+  template <class F>
+  void add_get(std::string path, F handler, const RouteOptions& o) {
     Handler h = detail::make_handler(std::move(handler));
-    if (allow_head) add("HEAD", path, h);
-    add("GET", std::move(path), std::move(h));
+    if (o.allow_head) add("HEAD", path, h, o.name);
+    add("GET", std::move(path), std::move(h), o.name);
   }
   template <class F>
-  void add_post(std::string path, F handler) {
-    add("POST", std::move(path), detail::make_handler(std::move(handler)));
+  void add_post(std::string path, F handler, const RouteOptions& o = {}) {
+    add("POST", std::move(path), detail::make_handler(std::move(handler)), o.name);
   }
   template <class F>
-  void add_put(std::string path, F handler) {
-    add("PUT", std::move(path), detail::make_handler(std::move(handler)));
+  void add_put(std::string path, F handler, const RouteOptions& o = {}) {
+    add("PUT", std::move(path), detail::make_handler(std::move(handler)), o.name);
   }
   template <class F>
-  void add_patch(std::string path, F handler) {
-    add("PATCH", std::move(path), detail::make_handler(std::move(handler)));
+  void add_patch(std::string path, F handler, const RouteOptions& o = {}) {
+    add("PATCH", std::move(path), detail::make_handler(std::move(handler)), o.name);
   }
   template <class F>
-  void add_delete(std::string path, F handler) {
-    add("DELETE", std::move(path), detail::make_handler(std::move(handler)));
+  void add_delete(std::string path, F handler, const RouteOptions& o = {}) {
+    add("DELETE", std::move(path), detail::make_handler(std::move(handler)), o.name);
   }
   /// Serve the files under `directory` at `prefix` (GET and HEAD), as aiohttp's add_static
   /// without show_index. Refused: a path that leaves the directory ("..", an absolute path, a
   /// symlink pointing outside unless follow_symlinks) → 404, as aiohttp; an encoded '/' or '\\'
   /// in the path → 404 (aiohttp decodes it); a directory → 403. ValueError if `directory` is not
   /// a directory.
-  void add_static(std::string prefix, std::string directory, bool follow_symlinks = false);
+  void add_static(std::string prefix, std::string directory, bool follow_symlinks = false, std::string name = {});
+
+  /// aiohttp's router[name]: the named resource (url_for(...) on it). std::out_of_range
+  /// ("KeyError: 'name'") if no route has that name.
+  const detail::Resource& operator[](const std::string& name) const;
 
   /// The handler for method + raw path, filling `match_info`; throws HTTPNotFound /
   /// HTTPMethodNotAllowed as aiohttp's resolve() answers.
@@ -632,8 +655,9 @@ class UrlDispatcher {
                          std::map<std::string, std::string>& match_info) const;
 
  private:
-  void add(std::string method, std::string path, Handler h);
+  void add(std::string method, std::string path, Handler h, const std::string& name = {});
   std::vector<std::unique_ptr<detail::Resource>> resources_;
+  std::map<std::string, detail::Resource*> named_;
 };
 
 /// Application options: `Application({.client_max_size = 1 << 20})`.

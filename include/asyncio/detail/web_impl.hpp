@@ -214,18 +214,87 @@ inline std::optional<std::map<std::string, std::string>> Resource::match(const s
   return out;
 }
 
+inline std::string Resource::url_for(const std::map<std::string, std::string>& parts) const {
+  if (plain_) return pattern_;
+  auto quote = [](const std::string& v) {  // yarl's path quoting: unreserved, sub-delims, ':@/'
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : v) {
+      if (std::isalnum(c) || std::string_view("-._~!$&'()*+,;=:@/").find(static_cast<char>(c)) != std::string_view::npos) {
+        out += static_cast<char>(c);
+      } else {
+        out += '%';
+        out += hex[c >> 4];
+        out += hex[c & 15];
+      }
+    }
+    return out;
+  };
+  std::string out;
+  std::size_t i = 0;
+  while (i < pattern_.size()) {
+    if (pattern_[i] != '{') {
+      out += pattern_[i++];
+      continue;
+    }
+    std::size_t j = i + 1;
+    int depth = 1;
+    while (j < pattern_.size() && depth > 0) {  // (the pattern parsed when it was added)
+      if (pattern_[j] == '{') ++depth;
+      if (pattern_[j] == '}') --depth;
+      if (depth > 0) ++j;
+    }
+    std::string inner = pattern_.substr(i + 1, j - i - 1);
+    std::string key = inner.substr(0, inner.find(':'));
+    auto it = parts.find(key);
+    if (it == parts.end()) throw std::out_of_range("KeyError: '" + key + "'");
+    out += quote(it->second);
+    i = j + 1;
+  }
+  return out;
+}
+
 }  // namespace detail
 
-inline void UrlDispatcher::add(std::string method, std::string path, Handler h) {
+inline void UrlDispatcher::add(std::string method, std::string path, Handler h, const std::string& name) {
   for (auto& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  // As aiohttp: a route for the path of the last resource added joins that resource.
-  if (resources_.empty() || resources_.back()->pattern() != path)
+  if (!name.empty()) {
+    // aiohttp: python identifiers separated by '.', ':' or '-'; unique.
+    bool ok = true;
+    std::size_t start = 0;
+    for (std::size_t k = 0; k <= name.size(); ++k) {
+      if (k == name.size() || name[k] == '.' || name[k] == ':' || name[k] == '-') {
+        std::string_view part(name.data() + start, k - start);
+        ok = ok && !part.empty() && !std::isdigit(static_cast<unsigned char>(part[0])) &&
+             std::all_of(part.begin(), part.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; });
+        start = k + 1;
+      }
+    }
+    if (!ok)
+      throw ValueError("Incorrect route name '" + name +
+                       "', the name should be a sequence of python identifiers separated by dash, dot or column");
+    auto it = named_.find(name);
+    if (it != named_.end() && (resources_.empty() || it->second != resources_.back().get() || resources_.back()->pattern() != path))
+      throw ValueError("Duplicate '" + name + "', already handled by " + it->second->pattern());
+  }
+  // As aiohttp: a route for the path of the last resource added joins that resource (if the
+  // names agree).
+  if (resources_.empty() || resources_.back()->pattern() != path || resources_.back()->name() != name) {
     resources_.push_back(std::make_unique<detail::Resource>(path));
+    resources_.back()->name_ = name;
+    if (!name.empty()) named_[name] = resources_.back().get();
+  }
   auto& routes = resources_.back()->routes;
   for (auto& r : routes)
     if (r.first == method || r.first == "*")
       throw RuntimeError("Added route will never be executed, method " + method + " is already registered");
   routes.emplace_back(std::move(method), std::move(h));
+}
+
+inline const detail::Resource& UrlDispatcher::operator[](const std::string& name) const {
+  auto it = named_.find(name);
+  if (it == named_.end()) throw std::out_of_range("KeyError: '" + name + "'");
+  return *it->second;
 }
 
 inline const Handler& UrlDispatcher::resolve(const std::string& method, const std::string& raw_path,
@@ -397,7 +466,7 @@ inline Task<Response> serve_static(Request& req, std::string prefix, std::string
 }
 }  // namespace detail
 
-inline void UrlDispatcher::add_static(std::string prefix, std::string directory, bool follow_symlinks) {
+inline void UrlDispatcher::add_static(std::string prefix, std::string directory, bool follow_symlinks, std::string name) {
   while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
   char buf[PATH_MAX];
   struct stat st {};
@@ -406,7 +475,8 @@ inline void UrlDispatcher::add_static(std::string prefix, std::string directory,
   std::string root = buf;
   std::string pattern = (prefix == "/" ? std::string() : prefix) + "/{filename:.+}";
   std::string pre = prefix == "/" ? std::string() : prefix;
-  add_get(pattern, [pre, root, follow_symlinks](Request& r) { return detail::serve_static(r, pre, root, follow_symlinks); });
+  add_get(pattern, [pre, root, follow_symlinks](Request& r) { return detail::serve_static(r, pre, root, follow_symlinks); },
+          RouteOptions{.name = std::move(name)});
 }
 
 // ------------------------------------------------------------------------------------ the protocol
