@@ -1,0 +1,672 @@
+// WebSockets (web::WebSocketResponse, http::ClientSession::ws_connect; the engine of
+// detail/websocket.hpp on wslay): our client against our server; hand-made frames over raw
+// sockets for the protocol rules (each close code checked); cancellation, timeouts, a peer that
+// vanishes, heartbeat, server shutdown; and Python's aiohttp 3.8.4 and `websockets` as peers in
+// both directions (tests/web/ws_peer.py under /usr/bin/python3). What aiohttp does for the same
+// scenario is written above the checks that follow it. Real time, 127.0.0.1.
+#include <asyncio/http.hpp>
+#include <asyncio/web.hpp>
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "catch.hpp"
+#include "io_helpers.hpp"
+
+namespace web = asyncio::web;
+namespace http = asyncio::http;
+using asyncio::Task;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Serve `app` on 127.0.0.1:<ephemeral> for the duration of `body(port)`, then clean up.
+Task<void> serve(web::Application& app, std::function<Task<void>(int)> body) {
+  web::AppRunner runner(app);
+  co_await runner.setup();
+  web::TCPSite site(runner, "127.0.0.1", 0);
+  co_await site.start();
+  std::exception_ptr err;
+  try {
+    auto t = body(site.port());
+    co_await std::move(t);
+  } catch (...) {
+    err = std::current_exception();
+  }
+  co_await runner.cleanup();
+  if (err) std::rethrow_exception(err);
+}
+
+std::string url_of(int port, const std::string& path = "/ws") { return "ws://127.0.0.1:" + std::to_string(port) + path; }
+
+/// The echo handler: text → "echo:" + text, binary → the bytes back, "close" → close(4000, "bye").
+struct Echo {
+  std::vector<std::string>* log;
+  web::WebSocketResponse::Options opts;
+  Task<web::Response> operator()(web::Request& req) const {
+    web::WebSocketResponse ws(opts);
+    co_await ws.prepare(req);
+    for (;;) {
+      web::WSMessage m = co_await ws.receive();
+      if (log) log->push_back(web::to_string(m.type) + std::string(":") + (m.type == web::WSMsgType::CLOSE ? std::to_string(m.code) : m.data));
+      if (m.type == web::WSMsgType::TEXT) {
+        if (m.data == "close") {
+          web::WSCloseOptions o{.code = 4000, .message = "bye"};
+          co_await ws.close(std::move(o));
+          break;
+        }
+        co_await ws.send_str("echo:" + m.data);
+      } else if (m.type == web::WSMsgType::BINARY) {
+        co_await ws.send_bytes(m.data);
+      } else {
+        break;
+      }
+    }
+    if (log && ws.close_code()) log->push_back("code:" + std::to_string(*ws.close_code()));
+    co_return ws;
+  }
+};
+
+// ------------------------------------------------------------------------------------ raw frames
+
+/// A client frame: masked unless `mask` is false; `len_override` writes that 64-bit length.
+std::string frame(int opcode, std::string_view payload, bool fin = true, bool mask = true,
+                  std::optional<unsigned long long> len_override = std::nullopt) {
+  std::string f;
+  f += static_cast<char>((fin ? 0x80 : 0) | opcode);
+  unsigned char mbit = mask ? 0x80 : 0;
+  if (len_override) {
+    f += static_cast<char>(mbit | 127);
+    for (int i = 7; i >= 0; --i) f += static_cast<char>((*len_override >> (8 * i)) & 0xff);
+  } else if (payload.size() < 126) {
+    f += static_cast<char>(mbit | payload.size());
+  } else if (payload.size() < 65536) {
+    f += static_cast<char>(mbit | 126);
+    f += static_cast<char>(payload.size() >> 8);
+    f += static_cast<char>(payload.size() & 0xff);
+  } else {
+    f += static_cast<char>(mbit | 127);
+    for (int i = 7; i >= 0; --i) f += static_cast<char>((static_cast<unsigned long long>(payload.size()) >> (8 * i)) & 0xff);
+  }
+  const unsigned char key[4] = {0x12, 0x34, 0x56, 0x78};
+  if (mask) f.append(reinterpret_cast<const char*>(key), 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) f += mask ? static_cast<char>(payload[i] ^ key[i % 4]) : payload[i];
+  return f;
+}
+std::string close_payload(int code, std::string_view reason = {}) {
+  std::string p;
+  p += static_cast<char>(code >> 8);
+  p += static_cast<char>(code & 0xff);
+  p += reason;
+  return p;
+}
+
+struct RawWs {
+  asyncio::StreamReader r;
+  asyncio::StreamWriter w;
+};
+
+/// Connect and do the handshake by hand; the 101 head is checked.
+Task<RawWs> raw_connect(int port, std::string path = "/ws") {
+  auto t = asyncio::open_connection("127.0.0.1", port);
+  auto [r, w] = co_await std::move(t);
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  w.write(req);
+  co_await w.drain();
+  std::string sep = "\r\n\r\n";
+  std::string head = co_await r.readuntil(sep);
+  REQUIRE(head.rfind("HTTP/1.1 101 Switching Protocols\r\n", 0) == 0);
+  // RFC 6455's own example key and answer
+  REQUIRE(head.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") != std::string::npos);
+  co_return RawWs{r, w};
+}
+
+/// Read one server frame: {opcode, payload}; opcode -1 at EOF.
+Task<std::pair<int, std::string>> read_frame(asyncio::StreamReader& r) {
+  std::string h;
+  try {
+    h = co_await r.readexactly(2);
+  } catch (const asyncio::IncompleteReadError&) {
+    co_return std::pair{-1, std::string()};
+  }
+  int op = static_cast<unsigned char>(h[0]) & 0x0f;
+  unsigned long long len = static_cast<unsigned char>(h[1]) & 0x7f;
+  REQUIRE((static_cast<unsigned char>(h[1]) & 0x80) == 0);  // a server never masks
+  if (len == 126) {
+    std::string e = co_await r.readexactly(2);
+    len = (static_cast<unsigned char>(e[0]) << 8) | static_cast<unsigned char>(e[1]);
+  } else if (len == 127) {
+    std::string e = co_await r.readexactly(8);
+    len = 0;
+    for (char c : e) len = (len << 8) | static_cast<unsigned char>(c);
+  }
+  std::string p = co_await r.readexactly(static_cast<long long>(len));
+  co_return std::pair{op, p};
+}
+
+/// Send `bytes` and return the close code of the server's close frame (skipping other frames);
+/// -1 if the connection ended without one.
+Task<int> close_code_after(int port, std::string bytes) {
+  auto t = raw_connect(port);
+  RawWs ws = co_await std::move(t);
+  ws.w.write(bytes);
+  co_await ws.w.drain();
+  for (;;) {
+    auto [op, p] = co_await read_frame(ws.r);
+    if (op == -1) {
+      ws.w.close();
+      co_return -1;
+    }
+    if (op == 8) {
+      ws.w.close();
+      co_return p.size() >= 2 ? (static_cast<unsigned char>(p[0]) << 8) | static_cast<unsigned char>(p[1]) : 1005;
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------ Python peers
+
+/// tests/web/ws_peer.py <mode> [url] under /usr/bin/python3; its stdout is collected.
+/// A server mode prints its port first.
+class PyPeer {
+ public:
+  explicit PyPeer(std::vector<std::string> args) {
+    std::string script = std::string(__FILE__);
+    script = script.substr(0, script.rfind('/')) + "/web/ws_peer.py";
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      ::dup2(fds[1], 1);
+      ::close(fds[0]);
+      ::close(fds[1]);
+      std::vector<char*> argv{const_cast<char*>("python3"), script.data()};
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv("/usr/bin/python3", argv.data());
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    fd_ = fds[0];
+  }
+  ~PyPeer() {
+    if (fd_ >= 0) ::close(fd_);
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      int st;
+      ::waitpid(pid_, &st, 0);
+    }
+  }
+  /// One line of its output (blocking; for the server's port).
+  std::string line() {
+    std::string s;
+    char c;
+    while (::read(fd_, &c, 1) == 1 && c != '\n') s += c;
+    return s;
+  }
+  /// The rest of its output and its exit status, read without blocking the loop.
+  Task<std::pair<std::string, int>> finish() {
+    std::string out;
+    for (;;) {
+      char buf[4096];
+      std::string chunk = co_await asyncio::to_thread([this, &buf]() -> std::string {
+        ssize_t k = ::read(fd_, buf, sizeof buf);
+        return k > 0 ? std::string(buf, static_cast<std::size_t>(k)) : std::string();
+      });
+      if (chunk.empty()) break;
+      out += chunk;
+    }
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+    pid_ = 0;
+    co_return std::pair{out, WIFEXITED(st) ? WEXITSTATUS(st) : -1};
+  }
+
+ private:
+  pid_t pid_ = 0;
+  int fd_ = -1;
+};
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------ our client ↔ our server
+
+Task<void> echo_body(int port, std::vector<std::string>* client_log) {
+  http::ClientSession session;
+  auto c = session.ws_connect(url_of(port));
+  http::ClientWebSocketResponse ws = co_await std::move(c);
+  client_log->push_back("status:" + std::to_string(ws.status));
+  co_await ws.send_str("hello");
+  std::string s = co_await ws.receive_str();
+  client_log->push_back(s);
+  std::string big(200000, 'x');
+  co_await ws.send_bytes(big);
+  std::string b = co_await ws.receive_bytes();
+  client_log->push_back("bytes:" + std::to_string(b.size()) + (b == big ? " same" : " differ"));
+  nlohmann::json j = {{"a", 1}};
+  co_await ws.send_json(j);
+  std::string back = co_await ws.receive_str();
+  client_log->push_back(back);
+  co_await ws.ping();
+  co_await ws.send_str("close");
+  // aiohttp: the server's close arrives as CLOSE (data 4000, extra "bye"), answered already;
+  // then CLOSED on every receive.
+  web::WSMessage m = co_await ws.receive();
+  client_log->push_back(std::string(web::to_string(m.type)) + ":" + std::to_string(m.code) + ":" + m.extra);
+  client_log->push_back("code:" + std::to_string(ws.close_code().value_or(-1)));
+  web::WSMessage m2 = co_await ws.receive();
+  client_log->push_back(web::to_string(m2.type));
+  bool again = co_await ws.close();
+  client_log->push_back(again ? "close:true" : "close:false");
+  co_await session.close();
+}
+
+TEST_CASE("websocket: our client and our server: text, bytes, json, ping, server-initiated close") {
+  std::size_t fds = open_fd_count();
+  std::vector<std::string> server_log, client_log;
+  web::Application app;
+  app.router().add_get("/ws", Echo{&server_log, {}});
+  asyncio::run(serve(app, [&](int port) { return echo_body(port, &client_log); }));
+  CHECK(client_log == std::vector<std::string>{"status:101", "echo:hello", "bytes:200000 same", "echo:{\"a\":1}",
+                                               "WSMsgType.CLOSE:4000:bye", "code:4000", "WSMsgType.CLOSED",
+                                               "close:false"});
+  CHECK(server_log == std::vector<std::string>{"WSMsgType.TEXT:hello", std::string("WSMsgType.BINARY:") + std::string(200000, 'x'),
+                                               "WSMsgType.TEXT:{\"a\":1}", "WSMsgType.TEXT:close", "code:4000"});
+  CHECK(open_fd_count() == fds);
+}
+
+Task<void> client_close_body(int port, std::vector<std::string>* log) {
+  http::ClientSession session;
+  http::WSConnectOptions o{.protocols = {"chat", "superchat"}};
+  auto c = session.ws_connect(url_of(port), std::move(o));
+  http::ClientWebSocketResponse ws = co_await std::move(c);
+  log->push_back("protocol:" + ws.protocol());
+  co_await ws.send_str("x");
+  co_await ws.receive();
+  web::WSCloseOptions co{.code = web::WSCloseCode::GOING_AWAY, .message = "done"};
+  bool closed = co_await ws.close(std::move(co));
+  log->push_back(closed ? "closed" : "not closed");
+  log->push_back("code:" + std::to_string(ws.close_code().value_or(-1)));
+  co_await session.close();
+}
+
+TEST_CASE("websocket: client-initiated close, subprotocol negotiation") {
+  std::size_t fds = open_fd_count();
+  std::vector<std::string> server_log, client_log;
+  web::Application app;
+  app.router().add_get("/ws", Echo{&server_log, {.protocols = {"superchat"}}});
+  asyncio::run(serve(app, [&](int port) { return client_close_body(port, &client_log); }));
+  // aiohttp: the client's close() returns True and close_code is the server's answer (1001
+  // echoed); the server's receive() gives CLOSE with the client's code.
+  CHECK(client_log == std::vector<std::string>{"protocol:superchat", "closed", "code:1001"});
+  CHECK(server_log == std::vector<std::string>{"WSMsgType.TEXT:x", "WSMsgType.CLOSE:1001", "code:1001"});
+  CHECK(open_fd_count() == fds);
+}
+
+Task<void> handshake_errors_body(int port, std::vector<std::string>* log) {
+  http::ClientSession session;
+  // A plain GET to the WebSocket route: aiohttp answers 400 "No WebSocket UPGRADE hdr: None\n
+  // Can "Upgrade" only to "WebSocket"."
+  {
+    auto r = co_await session.get("http://127.0.0.1:" + std::to_string(port) + "/ws");
+    std::string text = co_await r.text();
+    log->push_back(std::to_string(r.status) + ":" + text);
+  }
+  // ws_connect to a route that is not a WebSocket: WSServerHandshakeError(200, "Invalid response status").
+  try {
+    auto c = session.ws_connect(url_of(port, "/plain"));
+    co_await std::move(c);
+    log->push_back("connected?");
+  } catch (const http::WSServerHandshakeError& e) {
+    log->push_back(std::to_string(e.status) + ":" + e.message);
+  }
+  // ... also a ClientResponseError
+  try {
+    auto c = session.ws_connect(url_of(port, "/missing"));
+    co_await std::move(c);
+  } catch (const http::ClientResponseError& e) {
+    log->push_back(std::to_string(e.status) + ":" + e.message);
+  }
+  // Nothing listening: ClientConnectorError. A bad scheme: InvalidURL.
+  try {
+    auto c = session.ws_connect("ws://127.0.0.1:1/x");
+    co_await std::move(c);
+  } catch (const http::ClientConnectorError&) {
+    log->push_back("connector error");
+  }
+  try {
+    auto c = session.ws_connect("ftp://127.0.0.1/x");
+    co_await std::move(c);
+  } catch (const http::InvalidURL&) {
+    log->push_back("invalid url");
+  }
+  // A redirect is followed (aiohttp's request follows it for ws_connect too).
+  {
+    auto c = session.ws_connect(url_of(port, "/moved"));
+    http::ClientWebSocketResponse ws = co_await std::move(c);
+    log->push_back("redirected to " + ws.url.substr(ws.url.rfind('/')));
+    co_await ws.close();
+  }
+  co_await session.close();
+}
+
+TEST_CASE("websocket: handshake errors on both sides, redirects") {
+  std::size_t fds = open_fd_count();
+  std::vector<std::string> log;
+  web::Application app;
+  app.router().add_get("/ws", Echo{nullptr, {}});
+  app.router().add_get("/plain", [](web::Request&) -> Task<web::Response> { co_return web::Response{.text = "plain"}; });
+  app.router().add_get("/moved", [](web::Request&) -> Task<web::Response> { throw web::HTTPFound("/ws"); });
+  asyncio::run(serve(app, [&](int port) { return handshake_errors_body(port, &log); }));
+  CHECK(log == std::vector<std::string>{"400:No WebSocket UPGRADE hdr: None\n Can \"Upgrade\" only to \"WebSocket\".",
+                                        "200:Invalid response status", "404:Invalid response status", "connector error",
+                                        "invalid url", "redirected to /ws"});
+  CHECK(open_fd_count() == fds);
+}
+
+// ------------------------------------------------------------------------------------ protocol rules
+
+Task<void> malformed_body(int port, std::vector<int>* codes) {
+  // A sane frame first: the echo comes back, no close.
+  codes->push_back(co_await close_code_after(port, frame(1, "close")));  // our handler closes with 4000
+  // An unmasked client frame: 1002.
+  codes->push_back(co_await close_code_after(port, frame(1, "hi", true, false)));
+  // Opcode 3 (reserved): 1002.
+  codes->push_back(co_await close_code_after(port, frame(3, "hi")));
+  // A length with the top bit set (2^63): 1002.
+  codes->push_back(co_await close_code_after(port, frame(2, "", true, true, 1ull << 63)));
+  // A close frame with code 999, and with 1005 (never on the wire): 1002.
+  codes->push_back(co_await close_code_after(port, frame(8, close_payload(999))));
+  codes->push_back(co_await close_code_after(port, frame(8, close_payload(1005))));
+  // A 1-byte close payload: 1002.
+  codes->push_back(co_await close_code_after(port, frame(8, "x")));
+  // Invalid UTF-8 in a text frame: 1007; split across two fragments the same.
+  codes->push_back(co_await close_code_after(port, frame(1, "\xc3\x28")));
+  codes->push_back(co_await close_code_after(port, frame(1, "ab\xe2\x82", false) + frame(0, "\x28")));
+  // A valid UTF-8 character split across fragments is fine (then "close" → 4000).
+  codes->push_back(co_await close_code_after(port, frame(1, "\xe2\x82", false) + frame(0, "\xac") + frame(1, "close")));
+  // A control frame between fragments is fine; a fragmented ping is not (1002).
+  codes->push_back(co_await close_code_after(port, frame(1, "cl", false) + frame(9, "p") + frame(0, "ose")));
+  codes->push_back(co_await close_code_after(port, frame(9, "p", false)));
+  // A continuation with nothing to continue: 1002.
+  codes->push_back(co_await close_code_after(port, frame(0, "x")));
+  // Over max_msg_size (1000 here), in one frame and in fragments: 1009.
+  codes->push_back(co_await close_code_after(port, frame(2, std::string(1001, 'a'))));
+  codes->push_back(co_await close_code_after(port, frame(2, std::string(600, 'a'), false) + frame(0, std::string(600, 'a'))));
+  // RSV bits without an extension: 1002.
+  std::string rsv = frame(1, "x");
+  rsv[0] = static_cast<char>(rsv[0] | 0x40);
+  codes->push_back(co_await close_code_after(port, rsv));
+  // Invalid UTF-8 in a close reason: 1007.
+  codes->push_back(co_await close_code_after(port, frame(8, close_payload(1000, "\xff"))));
+  // A normal close: echoed with its code.
+  codes->push_back(co_await close_code_after(port, frame(8, close_payload(1000, "ok"))));
+}
+
+TEST_CASE("websocket: malformed frames close the connection with the RFC's code") {
+  std::size_t fds = open_fd_count();
+  std::vector<int> codes;
+  web::Application app;
+  app.router().add_get("/ws", Echo{nullptr, {.max_msg_size = 1000}});
+  asyncio::run(serve(app, [&](int port) { return malformed_body(port, &codes); }));
+  CHECK(codes == std::vector<int>{4000, 1002, 1002, 1002, 1002, 1002, 1002, 1007, 1007, 4000, 4000, 1002, 1002, 1009,
+                                  1009, 1002, 1007, 1000});
+  CHECK(open_fd_count() == fds);
+}
+
+Task<void> error_message_body(int port, std::vector<std::string>* log) {
+  auto t = raw_connect(port);
+  RawWs ws = co_await std::move(t);
+  ws.w.write(frame(1, "\xff"));
+  co_await ws.w.drain();
+  auto f = co_await read_frame(ws.r);
+  log->push_back("frame:" + std::to_string(f.first));
+  ws.w.close();
+  co_await asyncio::sleep(0.05);
+}
+
+TEST_CASE("websocket: a protocol error is an ERROR message with a WebSocketError, then CLOSED") {
+  std::vector<std::string> log;
+  web::Application app;
+  app.router().add_get("/ws", [&](web::Request& req) -> Task<web::Response> {
+    web::WebSocketResponse ws;
+    co_await ws.prepare(req);
+    web::WSMessage m = co_await ws.receive();
+    log.push_back(web::to_string(m.type));
+    try {
+      if (m.exception) std::rethrow_exception(m.exception);
+    } catch (const web::WebSocketError& e) {
+      log.push_back(std::to_string(e.code) + ":" + e.what());
+    }
+    log.push_back("code:" + std::to_string(ws.close_code().value_or(-1)));
+    web::WSMessage m2 = co_await ws.receive();
+    log.push_back(web::to_string(m2.type));
+    // aiohttp: the 5th receive() after closing raises RuntimeError.
+    for (int i = 0; i < 3; ++i) co_await ws.receive();
+    try {
+      co_await ws.receive();
+    } catch (const asyncio::RuntimeError& e) {
+      log.push_back(e.what());
+    }
+    // aiohttp: sending on a closed WebSocket raises ConnectionResetError.
+    try {
+      co_await ws.send_str("late");
+    } catch (const asyncio::ConnectionResetError& e) {
+      log.push_back(e.what());
+    }
+    co_return ws;
+  });
+  asyncio::run(serve(app, [&](int port) { return error_message_body(port, &log); }));
+  CHECK(log == std::vector<std::string>{"WSMsgType.ERROR", "1007:invalid utf-8 payload", "code:1007", "WSMsgType.CLOSED",
+                                        "WebSocket connection is closed.", "Cannot write to closing transport",
+                                        "frame:8"});
+}
+
+// ------------------------------------------------------------------------------------ cancel, timeout, peer gone
+
+Task<void> cancel_body(int port, std::vector<std::string>* log) {
+  http::ClientSession session;
+  auto c = session.ws_connect(url_of(port));
+  http::ClientWebSocketResponse ws = co_await std::move(c);
+  // A task suspended in receive(), cancelled.
+  auto t = asyncio::create_task(ws.receive());
+  co_await asyncio::sleep(0.02);
+  t.cancel();
+  try {
+    co_await t;
+  } catch (const asyncio::CancelledError&) {
+    log->push_back("cancelled");
+  }
+  // aiohttp: close_code becomes 1006 but the WebSocket stays open and usable.
+  log->push_back("code:" + std::to_string(ws.close_code().value_or(-1)));
+  // Under wait_for: TimeoutError, and again usable.
+  try {
+    auto w = asyncio::wait_for(ws.receive(), 0.05);
+    co_await w;
+  } catch (const asyncio::TimeoutError&) {
+    log->push_back("timeout");
+  }
+  try {
+    co_await ws.receive(0.05);
+  } catch (const asyncio::TimeoutError&) {
+    log->push_back("timeout2");
+  }
+  co_await ws.send_str("still");
+  std::string s = co_await ws.receive_str();
+  log->push_back(s);
+  // receive_str on a BINARY message: TypeError, as aiohttp.
+  co_await ws.send_bytes("b");
+  try {
+    co_await ws.receive_str();
+  } catch (const asyncio::TypeError& e) {
+    log->push_back(e.what());
+  }
+  // close() while another task waits in receive(): that receive gets CLOSING.
+  auto waiting = asyncio::create_task(ws.receive());
+  co_await asyncio::sleep(0.01);
+  bool closed = co_await ws.close();
+  web::WSMessage m = co_await waiting;
+  log->push_back(std::string(web::to_string(m.type)) + (closed ? " closed" : ""));
+  co_await session.close();
+}
+
+TEST_CASE("websocket: cancelling receive(), wait_for and receive timeouts, close from another task") {
+  std::size_t fds = open_fd_count();
+  std::vector<std::string> log;
+  web::Application app;
+  app.router().add_get("/ws", Echo{nullptr, {}});
+  asyncio::run(serve(app, [&](int port) { return cancel_body(port, &log); }));
+  CHECK(log == std::vector<std::string>{"cancelled", "code:1006", "timeout", "timeout2", "echo:still",
+                                        "Received message 2:b is not WSMsgType.TEXT", "WSMsgType.CLOSING closed"});
+  CHECK(open_fd_count() == fds);
+}
+
+Task<void> peer_gone_body(int port, bool keep_open) {
+  auto t = raw_connect(port);
+  RawWs ws = co_await std::move(t);
+  ws.w.write(frame(1, "hi"));
+  co_await ws.w.drain();
+  auto f = co_await read_frame(ws.r);
+  REQUIRE(f.second == "echo:hi");
+  if (!keep_open) {
+    ws.w.close();  // gone without a close frame
+    co_await asyncio::sleep(0.1);
+  } else {
+    // Never answer the heartbeat's pings: the server drops us.
+    for (;;) {
+      auto g = co_await read_frame(ws.r);
+      if (g.first == -1) break;
+    }
+    ws.w.close();
+  }
+}
+
+TEST_CASE("websocket: a client that vanishes gives CLOSED with 1006; heartbeat drops a dead client") {
+  std::size_t fds = open_fd_count();
+  std::vector<std::string> log;
+  web::Application app;
+  app.router().add_get("/ws", Echo{&log, {}});
+  asyncio::run(serve(app, [&](int port) { return peer_gone_body(port, false); }));
+  CHECK(log == std::vector<std::string>{"WSMsgType.TEXT:hi", "WSMsgType.CLOSED:", "code:1006"});
+  log.clear();
+  web::Application app2;
+  app2.router().add_get("/ws", Echo{&log, {.heartbeat = 0.1s}});
+  double t0 = 0, t1 = 0;
+  asyncio::run(serve(app2, [&](int port) -> Task<void> {
+    t0 = asyncio::get_running_loop().time();
+    auto t = peer_gone_body(port, true);
+    co_await std::move(t);
+    t1 = asyncio::get_running_loop().time();
+  }));
+  // aiohttp: no pong within heartbeat/2 → the transport is closed, receive() gives CLOSED,
+  // close_code 1006.
+  CHECK(log == std::vector<std::string>{"WSMsgType.TEXT:hi", "WSMsgType.CLOSED:", "code:1006"});
+  CHECK(t1 - t0 < 1.0);
+  CHECK(open_fd_count() == fds);
+}
+
+Task<void> heartbeat_alive_body(int port, std::vector<std::string>* log) {
+  http::ClientSession session;
+  auto c = session.ws_connect(url_of(port));
+  http::ClientWebSocketResponse ws = co_await std::move(c);
+  // Idle for several heartbeats: our client answers the pings (wslay), nothing is dropped.
+  co_await asyncio::sleep(0.35);
+  co_await ws.send_str("alive");
+  std::string s = co_await ws.receive_str();
+  log->push_back(s);
+  co_await ws.close();
+  co_await session.close();
+}
+
+TEST_CASE("websocket: heartbeat keeps a live peer") {
+  std::vector<std::string> log;
+  web::Application app;
+  app.router().add_get("/ws", Echo{nullptr, {.heartbeat = 0.1s}});
+  asyncio::run(serve(app, [&](int port) { return heartbeat_alive_body(port, &log); }));
+  CHECK(log == std::vector<std::string>{"echo:alive"});
+}
+
+Task<void> client_heartbeat_body(int port, std::vector<std::string>* log) {
+  http::ClientSession session;
+  http::WSConnectOptions o{.heartbeat = 0.1s};
+  auto c = session.ws_connect(url_of(port, "/mute"), std::move(o));
+  http::ClientWebSocketResponse ws = co_await std::move(c);
+  web::WSMessage m = co_await ws.receive();
+  log->push_back(web::to_string(m.type));
+  log->push_back("code:" + std::to_string(ws.close_code().value_or(-1)));
+  try {
+    if (ws.exception()) std::rethrow_exception(ws.exception());
+  } catch (const asyncio::TimeoutError&) {
+    log->push_back("TimeoutError");
+  }
+  co_await session.close();
+}
+
+Task<void> mute_server(asyncio::StreamReader r, asyncio::StreamWriter w) {
+  // Answers the handshake by hand, then never reads or answers a ping.
+  std::string sep = "\r\n\r\n";
+  std::string head = co_await r.readuntil(sep);
+  auto k = head.find("Sec-WebSocket-Key: ");
+  std::string key = head.substr(k + 19, head.find("\r\n", k) - k - 19);
+  std::string resp = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+                     asyncio::detail::ws::accept_key(key) + "\r\n\r\n";
+  w.write(resp);
+  co_await w.drain();
+  co_await asyncio::sleep(2);
+  w.close();
+}
+
+TEST_CASE("websocket: the client's heartbeat drops a server that stopped answering") {
+  std::size_t fds = open_fd_count();
+  std::vector<std::string> log;
+  asyncio::run([&]() -> Task<void> {
+    auto s = asyncio::start_server(mute_server, "127.0.0.1", 0);
+    asyncio::Server server = co_await std::move(s);
+    auto t = client_heartbeat_body(server.port(), &log);
+    co_await std::move(t);
+    server.close();
+  }());
+  CHECK(log == std::vector<std::string>{"WSMsgType.CLOSED", "code:1006", "TimeoutError"});
+  CHECK(open_fd_count() == fds);
+}
+
+Task<void> shutdown_body(int port, std::vector<std::string>* log, web::AppRunner* runner) {
+  http::ClientSession session;
+  auto c = session.ws_connect(url_of(port));
+  http::ClientWebSocketResponse ws = co_await std::move(c);
+  co_await ws.send_str("x");
+  co_await ws.receive();
+  auto cleanup = asyncio::create_task(runner->cleanup());
+  web::WSMessage m = co_await ws.receive();
+  log->push_back(std::string(web::to_string(m.type)) + ":" + std::to_string(m.code) + ":" + m.extra);
+  co_await cleanup;
+  co_await session.close();
+}
+
+TEST_CASE("websocket: server shutdown closes every open WebSocket with 1001") {
+  std::size_t fds = open_fd_count();
+  std::vector<std::string> log, server_log;
+  web::Application app;
+  app.router().add_get("/ws", Echo{&server_log, {}});
+  asyncio::run([&]() -> Task<void> {
+    web::AppRunner runner(app);
+    co_await runner.setup();
+    web::TCPSite site(runner, "127.0.0.1", 0);
+    co_await site.start();
+    auto t = shutdown_body(site.port(), &log, &runner);
+    co_await std::move(t);
+  }());
+  CHECK(log == std::vector<std::string>{"WSMsgType.CLOSE:1001:Server shutdown"});
+  // The handler's receive() got CLOSING (close() ran in the runner's task), then its loop ended.
+  CHECK(server_log == std::vector<std::string>{"WSMsgType.TEXT:x", "WSMsgType.CLOSING:"});
+  CHECK(open_fd_count() == fds);
+}
