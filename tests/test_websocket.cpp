@@ -670,3 +670,88 @@ TEST_CASE("websocket: server shutdown closes every open WebSocket with 1001") {
   CHECK(server_log == std::vector<std::string>{"WSMsgType.TEXT:x", "WSMsgType.CLOSING:"});
   CHECK(open_fd_count() == fds);
 }
+
+// ------------------------------------------------------------------------------------ Python peers
+
+/// The server tests/web/ws_peer.py's aiohttp server runs, in C++ (the same answers).
+Task<web::Response> py_like_handler(web::Request& req) {
+  web::WebSocketResponse ws(web::WebSocketResponse::Options{.protocols = {"superchat"}});
+  co_await ws.prepare(req);
+  co_await asyncio::async_for(ws, [&](web::WSMessage msg) -> Task<> {
+    if (msg.type == web::WSMsgType::TEXT) {
+      if (msg.data == "close") {
+        web::WSCloseOptions o{.code = 4000, .message = "bye"};
+        co_await ws.close(std::move(o));
+      } else {
+        std::string out = "echo:" + msg.data;
+        co_await ws.send_str(std::move(out));
+      }
+    } else if (msg.type == web::WSMsgType::BINARY) {
+      auto t = ws.send_bytes(std::move(msg.data));
+      co_await std::move(t);
+    }
+  });
+  co_return ws;
+}
+
+Task<void> run_py_client(int port, std::string mode, std::string* out) {
+  PyPeer peer({mode, url_of(port)});
+  auto t = peer.finish();
+  auto [text, status] = co_await std::move(t);
+  *out = text + "exit " + std::to_string(status) + "\n";
+}
+
+TEST_CASE("websocket: our server with aiohttp's and websockets' clients") {
+  std::size_t fds = open_fd_count();
+  web::Application app;
+  app.router().add_get("/ws", py_like_handler);
+  std::string a, w;
+  asyncio::run(serve(app, [&](int port) -> Task<void> {
+    auto t1 = run_py_client(port, "aiohttp-client", &a);
+    co_await std::move(t1);
+    auto t2 = run_py_client(port, "websockets-client", &w);
+    co_await std::move(t2);
+  }));
+  // What the same clients print against aiohttp's server (tests/web/ws_peer.py aiohttp-server).
+  CHECK(a ==
+        "protocol superchat\ntext echo:hello\nbytes 80000 True\njson echo:{\"a\": [1, 2]}\nclose CLOSE 4000 bye\n"
+        "close_code 4000\ndone\nexit 0\n");
+  CHECK(w == "protocol superchat\ntext echo:hello\nbytes 80000 True\npong\ntext echo:fragment\xc3\xa9" "d\nclosed 4000 bye\ndone\nexit 0\n");
+  CHECK(open_fd_count() == fds);
+}
+
+Task<void> our_client_body(int port, std::vector<std::string>* log) {
+  http::ClientSession session;
+  http::WSConnectOptions o{.protocols = {"chat", "superchat"}};
+  auto c = session.ws_connect(url_of(port), std::move(o));
+  http::ClientWebSocketResponse ws = co_await std::move(c);
+  log->push_back("protocol " + ws.protocol());
+  co_await ws.send_str(std::string("hello"));
+  std::string s = co_await ws.receive_str();
+  log->push_back("text " + s);
+  std::string big;
+  for (int i = 0; i < 40000; ++i) big += std::string("\x00\x01", 2);
+  co_await ws.send_bytes(big);
+  std::string b = co_await ws.receive_bytes();
+  log->push_back("bytes " + std::to_string(b.size()) + (b == big ? " True" : " False"));
+  co_await ws.ping();
+  co_await ws.send_str(std::string("close"));
+  web::WSMessage m = co_await ws.receive();
+  log->push_back(std::string("close ") + web::to_string(m.type) + " " + std::to_string(m.code) + " " + m.extra);
+  log->push_back("close_code " + std::to_string(ws.close_code().value_or(-1)));
+  co_await session.close();
+}
+
+TEST_CASE("websocket: our client with aiohttp's and websockets' servers") {
+  std::size_t fds = open_fd_count();
+  for (const char* mode : {"aiohttp-server", "websockets-server"}) {
+    INFO(mode);
+    PyPeer peer({mode});
+    int port = std::stoi(peer.line());
+    std::vector<std::string> log;
+    asyncio::run(our_client_body(port, &log));
+    CHECK(log == std::vector<std::string>{"protocol superchat", "text echo:hello", "bytes 80000 True",
+                                          "close WSMsgType.CLOSE 4000 bye", "close_code 4000"});
+  }
+  CHECK(open_fd_count() == fds);
+}
