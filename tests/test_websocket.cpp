@@ -755,3 +755,55 @@ TEST_CASE("websocket: our client with aiohttp's and websockets' servers") {
   }
   CHECK(open_fd_count() == fds);
 }
+
+#ifdef ASYNCIO_WS_TEST_SSL
+#include <asyncio/ssl.hpp>
+
+Task<void> wss_body(int port, std::string cafile, std::vector<std::string>* log) {
+  http::ClientSession session;
+  // Without .ssl a wss:// URL is refused up front (this header does not pull OpenSSL in).
+  try {
+    auto c = session.ws_connect("wss://127.0.0.1:" + std::to_string(port) + "/ws");
+    co_await std::move(c);
+  } catch (const asyncio::ValueError&) {
+    log->push_back("needs ssl");
+  }
+  asyncio::ssl::VerifyLocations where{.cafile = cafile};
+  http::WSConnectOptions o{.ssl = asyncio::ssl::create_default_context(asyncio::ssl::Purpose::SERVER_AUTH, where)};
+  auto c = session.ws_connect("wss://localhost:" + std::to_string(port) + "/ws", std::move(o));
+  http::ClientWebSocketResponse ws = co_await std::move(c);
+  co_await ws.send_str(std::string("over tls"));
+  std::string s = co_await ws.receive_str();
+  log->push_back(s);
+  co_await ws.close();
+  log->push_back("code " + std::to_string(ws.close_code().value_or(-1)));
+  // The default context does not trust the self-signed certificate: the connect fails.
+  try {
+    http::WSConnectOptions d{.ssl = asyncio::ssl::create_default_context()};
+    auto c2 = session.ws_connect("wss://localhost:" + std::to_string(port) + "/ws", std::move(d));
+    co_await std::move(c2);
+  } catch (const http::ClientConnectorError&) {
+    log->push_back("untrusted");
+  }
+  co_await session.close();
+}
+
+TEST_CASE("websocket: wss:// to a TLS server (websockets), certificate verified") {
+  char tmpl[] = "/tmp/asyncio_wss_XXXXXX";
+  REQUIRE(::mkdtemp(tmpl));
+  std::string dir = tmpl;
+  std::string cmd = "cd " + dir + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout k.pem "
+                    "-out c.pem -days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost >/dev/null 2>&1";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  std::size_t fds = open_fd_count();
+  std::vector<std::string> log;
+  {
+    PyPeer peer({"websockets-tls-server", dir + "/c.pem", dir + "/k.pem"});
+    int port = std::stoi(peer.line());
+    asyncio::run(wss_body(port, dir + "/c.pem", &log));
+  }
+  std::system(("rm -rf " + dir).c_str());
+  CHECK(log == std::vector<std::string>{"needs ssl", "echo:over tls", "code 1000", "untrusted"});
+  CHECK(open_fd_count() == fds);
+}
+#endif

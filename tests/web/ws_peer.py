@@ -4,6 +4,8 @@
   ws_peer.py aiohttp-server | websockets-server
       print the port, then serve /ws: text "close" → close(4000, "bye"); other text → "echo:" + text;
       bytes → the same bytes. Runs until killed.
+  ws_peer.py websockets-tls-server CERT KEY
+      the same over TLS (wss://).
   ws_peer.py aiohttp-client URL | websockets-client URL
       the client script against our server: one line per event on stdout, exit 0.
 """
@@ -37,8 +39,13 @@ async def aiohttp_server():
     await asyncio.Event().wait()
 
 
-async def websockets_server():
+async def websockets_server(certfile=None, keyfile=None):
     import websockets
+    ssl_ctx = None
+    if certfile:
+        import ssl
+        ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ssl_ctx.load_cert_chain(certfile, keyfile)
 
     async def handler(ws, path=None):
         async for msg in ws:
@@ -50,7 +57,7 @@ async def websockets_server():
             else:
                 await ws.send(msg)
 
-    async with websockets.serve(handler, "127.0.0.1", 0, subprotocols=["superchat"]) as server:
+    async with websockets.serve(handler, "127.0.0.1", 0, subprotocols=["superchat"], ssl=ssl_ctx) as server:
         print(list(server.sockets)[0].getsockname()[1], flush=True)
         await asyncio.Event().wait()
 
@@ -103,6 +110,8 @@ def main():
         asyncio.run(aiohttp_server())
     elif mode == "websockets-server":
         asyncio.run(websockets_server())
+    elif mode == "websockets-tls-server":  # CERTFILE KEYFILE
+        asyncio.run(websockets_server(sys.argv[2], sys.argv[3]))
     elif mode == "aiohttp-client":
         asyncio.run(aiohttp_client(sys.argv[2]))
     elif mode == "websockets-client":
