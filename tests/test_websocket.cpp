@@ -7,6 +7,7 @@
 #include <asyncio/http.hpp>
 #include <asyncio/web.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -177,9 +178,9 @@ Task<int> close_code_after(int port, std::string bytes) {
 /// A server mode prints its port first.
 class PyPeer {
  public:
-  explicit PyPeer(std::vector<std::string> args) {
-    std::string script = std::string(__FILE__);
-    script = script.substr(0, script.rfind('/')) + "/web/ws_peer.py";
+  explicit PyPeer(std::vector<std::string> args) : PyPeer("/usr/bin/python3", with_script(std::move(args))) {}
+  /// Any program: argv[0] is `exe`, then `args`; stderr goes to /dev/null.
+  PyPeer(const char* exe, std::vector<std::string> args, bool quiet = false) {
     int fds[2];
     REQUIRE(::pipe(fds) == 0);
     pid_ = ::fork();
@@ -189,10 +190,14 @@ class PyPeer {
       ::dup2(fds[1], 1);
       ::close(fds[0]);
       ::close(fds[1]);
-      std::vector<char*> argv{const_cast<char*>("python3"), script.data()};
+      if (quiet) {
+        int devnull = ::open("/dev/null", O_WRONLY);
+        ::dup2(devnull, 2);
+      }
+      std::vector<char*> argv{const_cast<char*>(exe)};
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
-      ::execv("/usr/bin/python3", argv.data());
+      ::execv(exe, argv.data());
       ::_exit(127);
     }
     ::close(fds[1]);
@@ -205,6 +210,12 @@ class PyPeer {
       int st;
       ::waitpid(pid_, &st, 0);
     }
+  }
+  static std::vector<std::string> with_script(std::vector<std::string> args) {
+    std::string script = std::string(__FILE__);
+    script = script.substr(0, script.rfind('/')) + "/web/ws_peer.py";
+    args.insert(args.begin(), script);
+    return args;
   }
   /// One line of its output (blocking; for the server's port).
   std::string line() {
@@ -807,3 +818,86 @@ TEST_CASE("websocket: wss:// to a TLS server (websockets), certificate verified"
   CHECK(open_fd_count() == fds);
 }
 #endif
+
+// ------------------------------------------------------------------------------------ a browser
+
+// The page's script opens a WebSocket to /ws, sends "hello" and 3 bytes, expects the echoes,
+// writes what it got into #result, reports it back ("done:" + result) and closes with 4001. The
+// page also holds <img src="/gate">, answered only once the server got that report: the load
+// event (after which --dump-dom prints the DOM) waits for it, so the DOM dumped has the result.
+constexpr const char* kBrowserPage = R"(<!doctype html><html><body><p id="result">pending</p><img src="/gate">
+<script>
+const ws = new WebSocket(`ws://${location.host}/ws`, ["chat"]);
+ws.binaryType = "arraybuffer";
+const got = [];
+ws.onopen = () => { got.push("open:" + ws.protocol); ws.send("hello"); };
+ws.onmessage = (e) => {
+  if (typeof e.data === "string") {
+    got.push(e.data);
+    ws.send(new Uint8Array([1, 2, 255]));
+  } else {
+    got.push("bytes:" + Array.from(new Uint8Array(e.data)).join(","));
+    const text = got.join(" ");
+    document.getElementById("result").textContent = text;
+    ws.send("done:" + text);
+    ws.close(4001, "bye");
+  }
+};
+ws.onerror = () => { document.getElementById("result").textContent = "error"; };
+</script></body></html>)";
+
+TEST_CASE("websocket: a headless Chromium talks to our server") {
+  if (::access("/usr/bin/chromium", X_OK) != 0) {
+    WARN("chromium is not installed (Debian: apt install chromium): skipped");
+    return;
+  }
+  std::vector<std::string> server_log;
+  std::string dom;
+  asyncio::Event reported;
+  web::Application app;
+  app.router().add_get("/", [](web::Request&) -> Task<web::Response> {
+    co_return web::Response{.text = kBrowserPage, .content_type = "text/html"};
+  });
+  app.router().add_get("/gate", [&](web::Request&) -> Task<web::Response> {
+    auto w = asyncio::wait_for(reported.wait(), 10.0);
+    co_await w;
+    co_return web::Response{.body = std::string("GIF89a"), .content_type = "image/gif"};
+  });
+  app.router().add_get("/ws", [&](web::Request& req) -> Task<web::Response> {
+    web::WebSocketResponse ws(web::WebSocketResponse::Options{.protocols = {"chat"}});
+    co_await ws.prepare(req);
+    for (;;) {
+      web::WSMessage m = co_await ws.receive();
+      server_log.push_back(web::to_string(m.type) + std::string(":") + (m.type == web::WSMsgType::CLOSE ? std::to_string(m.code) + ":" + m.extra : m.data));
+      if (m.type == web::WSMsgType::TEXT && m.data.rfind("done:", 0) == 0) {
+        reported.set();
+      } else if (m.type == web::WSMsgType::TEXT) {
+        std::string out = "echo:" + m.data;
+        co_await ws.send_str(std::move(out));
+      } else if (m.type == web::WSMsgType::BINARY) {
+        co_await ws.send_bytes(m.data);
+      } else {
+        break;
+      }
+    }
+    co_return ws;
+  });
+  char tmpl[] = "/tmp/asyncio_chromium_XXXXXX";
+  REQUIRE(::mkdtemp(tmpl));
+  std::string profile = tmpl;
+  asyncio::run(serve(app, [&](int port) -> Task<void> {
+    PyPeer browser("/usr/bin/chromium",
+                   {"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=" + profile,
+                    "--dump-dom", "http://127.0.0.1:" + std::to_string(port) + "/"},
+                   true);
+    auto t = browser.finish();
+    auto [out, status] = co_await std::move(t);
+    dom = out;
+    CHECK(status == 0);
+  }));
+  std::system(("rm -rf " + profile).c_str());
+  CHECK(dom.find("<p id=\"result\">open:chat echo:hello bytes:1,2,255</p>") != std::string::npos);
+  CHECK(server_log == std::vector<std::string>{"WSMsgType.TEXT:hello", std::string("WSMsgType.BINARY:\x01\x02\xff", 3 + 17),
+                                               "WSMsgType.TEXT:done:open:chat echo:hello bytes:1,2,255",
+                                               "WSMsgType.CLOSE:4001:bye"});
+}
