@@ -901,3 +901,39 @@ TEST_CASE("websocket: a headless Chromium talks to our server") {
                                                "WSMsgType.TEXT:done:open:chat echo:hello bytes:1,2,255",
                                                "WSMsgType.CLOSE:4001:bye"});
 }
+
+Task<void> flood_body(int port, int* count) {
+  http::ClientSession session;
+  auto c = session.ws_connect(url_of(port));
+  http::ClientWebSocketResponse ws = co_await std::move(c);
+  for (int i = 0; i < 300; ++i) {
+    auto t = ws.send_str(std::to_string(i) + std::string(1000, '.'));
+    co_await std::move(t);
+  }
+  co_await ws.send_str(std::string("end"));
+  std::string n = co_await ws.receive_str();
+  *count = std::stoi(n);
+  co_await ws.close();
+  co_await session.close();
+}
+
+TEST_CASE("websocket: messages nobody receives yet pause the reading, and all arrive in order") {
+  int count = 0;
+  web::Application app;
+  app.router().add_get("/ws", [](web::Request& req) -> Task<web::Response> {
+    web::WebSocketResponse ws;
+    co_await ws.prepare(req);
+    co_await asyncio::sleep(0.1);  // 300 messages arrive meanwhile: the reader stops at 64
+    int in_order = 0;
+    for (;;) {
+      std::string s = co_await ws.receive_str();
+      if (s == "end") break;
+      if (s == std::to_string(in_order) + std::string(1000, '.')) ++in_order;
+    }
+    co_await ws.send_str(std::to_string(in_order));
+    co_await ws.receive();
+    co_return ws;
+  });
+  asyncio::run(serve(app, [&](int port) { return flood_body(port, &count); }));
+  CHECK(count == 300);
+}

@@ -485,6 +485,8 @@ class Core : public std::enable_shared_from_this<Core> {
     if (!c->inbox_.empty()) {
       WSMessage m = std::move(c->inbox_.front());
       c->inbox_.pop_front();
+      c->inbox_bytes_ -= std::min(c->inbox_bytes_, m.data.size());
+      c->room_.set();
       co_return m;
     }
     co_return WSMessage{WSMsgType::CLOSED};
@@ -493,6 +495,14 @@ class Core : public std::enable_shared_from_this<Core> {
   static Task<void> reader_loop(std::shared_ptr<Core> c) {
     for (;;) {
       if (c->eof_) co_return;
+      // Flow control (aiohttp's reader queue pauses the transport likewise): messages nobody
+      // receives stop the reading at 64 of them or max(64 KiB, max_msg_size) bytes.
+      while (c->inbox_.size() >= 64 || c->inbox_bytes_ > std::max<std::size_t>(65536, c->opts_.max_msg_size)) {
+        c->room_.clear();
+        auto w = c->room_.wait();
+        co_await w;
+        if (c->eof_) co_return;
+      }
       std::string data;
       bool ended = false;
       try {
@@ -595,6 +605,7 @@ class Core : public std::enable_shared_from_this<Core> {
       writer_.close();
     eof_ = true;
     wake_.set();
+    room_.set();
     if (on_done) {
       auto f = std::move(on_done);
       on_done = nullptr;
@@ -710,6 +721,7 @@ class Core : public std::enable_shared_from_this<Core> {
       default:
         return;
     }
+    c->inbox_bytes_ += m.data.size();
     c->inbox_.push_back(std::move(m));
   }
   void fail(wslay_event_context_ptr ctx, int code) {
@@ -728,6 +740,8 @@ class Core : public std::enable_shared_from_this<Core> {
   std::deque<WSMessage> inbox_;
   Event wake_;  // the inbox got something (or the stream ended)
   Event idle_;  // no receive() in progress
+  Event room_;  // receive() took a message: the reader may go on
+  std::size_t inbox_bytes_ = 0;
   TimerHandle hb_, pong_;
   bool closed_ = false;        // aiohttp's _closed: our close was sent (or the connection dropped)
   bool closing_ = false;       // aiohttp's _closing: the peer's close was received
