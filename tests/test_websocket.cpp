@@ -937,3 +937,38 @@ TEST_CASE("websocket: messages nobody receives yet pause the reading, and all ar
   asyncio::run(serve(app, [&](int port) { return flood_body(port, &count); }));
   CHECK(count == 300);
 }
+
+Task<void> headers_body(int port) {
+  http::SessionOptions so{.auth = http::BasicAuth{"user", "pass"}, .headers = {{"X-Token", "t1"}}};
+  http::ClientSession session(std::move(so));
+  http::WSConnectOptions o{.headers = {{"X-Extra", "e"}}, .origin = "http://example.org"};
+  auto c = session.ws_connect(url_of(port, "/hdr"), std::move(o));
+  http::ClientWebSocketResponse ws = co_await std::move(c);
+  co_await ws.close();
+  // Redirected to another origin (localhost instead of 127.0.0.1): no credentials there.
+  auto c2 = session.ws_connect(url_of(port, "/away"));
+  http::ClientWebSocketResponse ws2 = co_await std::move(c2);
+  co_await ws2.close();
+  co_await session.close();
+}
+
+TEST_CASE("websocket: the handshake carries the session's headers and auth, Origin; no auth after a cross-origin redirect") {
+  std::vector<std::string> seen;
+  web::Application app;
+  app.router().add_get("/hdr", [&](web::Request& req) -> Task<web::Response> {
+    seen.push_back(req.headers().get("Authorization", "-") + " " + req.headers().get("X-Token", "-") + " " +
+                   req.headers().get("X-Extra", "-") + " " + req.headers().get("Origin", "-") + " " +
+                   req.headers().get("Host", "-").substr(0, 9));
+    web::WebSocketResponse ws;
+    co_await ws.prepare(req);
+    co_await ws.receive();
+    co_return ws;
+  });
+  app.router().add_get("/away", [](web::Request& req) -> Task<web::Response> {
+    int port = req.transport().get_extra_info("sockname").second;
+    throw web::HTTPFound("ws://localhost:" + std::to_string(port) + "/hdr");
+  });
+  asyncio::run(serve(app, [&](int port) { return headers_body(port); }));
+  CHECK(seen == std::vector<std::string>{"Basic dXNlcjpwYXNz t1 e http://example.org 127.0.0.1",
+                                         "- t1 - - localhost"});
+}

@@ -180,13 +180,21 @@ inline Task<Attempt> attempt(WsUrl u, std::string url, std::string request_head,
 
 inline Task<ClientWebSocketResponse> ws_connect(std::shared_ptr<SessionOptions> so, std::string url, WSConnectOptions o) {
   if (!so->base_url.empty() && url.find("://") == std::string::npos) url = so->base_url + url;
+  std::string first_origin;
   for (int redirects = 0;; ++redirects) {
     WsUrl u = parse_url(url);
+    if (redirects == 0) first_origin = u.origin;
     Headers h;
     for (auto& [k, v] : so->headers) h.set(k, v);
     for (auto& [k, v] : o.headers) h.set(k, v);
-    const std::optional<BasicAuth>& auth = o.auth ? o.auth : so->auth;
-    if (auth && !h.contains("Authorization")) h.set("Authorization", basic_auth(*auth));
+    // Credentials go to the origin asked for only, never after a redirect elsewhere (aiohttp
+    // 3.9's rule, as the session's requests).
+    if (u.origin != first_origin) {
+      h.erase("Authorization");
+    } else {
+      const std::optional<BasicAuth>& auth = o.auth ? o.auth : so->auth;
+      if (auth && !h.contains("Authorization")) h.set("Authorization", basic_auth(*auth));
+    }
     std::string req = "GET " + u.target + " HTTP/1.1\r\nHost: " + u.host_header +
                       "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n";
     if (!o.protocols.empty()) {
