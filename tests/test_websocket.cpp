@@ -537,7 +537,7 @@ TEST_CASE("websocket: cancelling receive(), wait_for and receive timeouts, close
   app.router().add_get("/ws", Echo{nullptr, {}});
   asyncio::run(serve(app, [&](int port) { return cancel_body(port, &log); }));
   CHECK(log == std::vector<std::string>{"cancelled", "code:1006", "timeout", "timeout2", "echo:still",
-                                        "Received message 2:b is not WSMsgType.TEXT", "WSMsgType.CLOSING closed"});
+                                        "Received message 2:b'b' is not str", "WSMsgType.CLOSING closed"});
   CHECK(open_fd_count() == fds);
 }
 
@@ -971,4 +971,50 @@ TEST_CASE("websocket: the handshake carries the session's headers and auth, Orig
   asyncio::run(serve(app, [&](int port) { return headers_body(port); }));
   CHECK(seen == std::vector<std::string>{"Basic dXNlcjpwYXNz t1 e http://example.org 127.0.0.1",
                                          "- t1 - - localhost"});
+}
+
+TEST_CASE("websocket: autoping off shows PING and PONG; receive_json; TypeError texts as aiohttp's") {
+  std::vector<std::string> log, client_log;
+  web::Application app;
+  app.router().add_get("/ws", [&](web::Request& req) -> Task<web::Response> {
+    web::WebSocketResponse ws(web::WebSocketResponse::Options{.autoping = false});
+    co_await ws.prepare(req);
+    web::WSMessage ping = co_await ws.receive();
+    log.push_back(web::to_string(ping.type) + std::string(":") + ping.data);
+    nlohmann::json j = co_await ws.receive_json();
+    log.push_back(j.dump());
+    try {
+      co_await ws.receive_bytes();
+    } catch (const asyncio::TypeError& e) {
+      log.push_back(e.what());
+    }
+    try {
+      co_await ws.receive_str();
+    } catch (const asyncio::TypeError& e) {
+      log.push_back(e.what());
+    }
+    co_await ws.receive();
+    co_return ws;
+  });
+  asyncio::run(serve(app, [&](int port) -> Task<void> {
+    http::ClientSession session;
+    http::WSConnectOptions o{.autoping = false};
+    auto c = session.ws_connect(url_of(port), std::move(o));
+    http::ClientWebSocketResponse ws = co_await std::move(c);
+    co_await ws.ping(std::string("p"));
+    web::WSMessage pong = co_await ws.receive();  // wslay answered the server's side
+    client_log.push_back(web::to_string(pong.type) + std::string(":") + pong.data);
+    nlohmann::json j = {{"k", "v"}};
+    co_await ws.send_json(j);
+    co_await ws.send_str(std::string("it's\n"));
+    co_await ws.send_bytes(std::string("\x00\xff", 2));
+    co_await ws.close();
+    co_await session.close();
+  }));
+  // aiohttp (web_ws.py): "Received message 1:\"it's\\n\" is not bytes" — Python's repr picks
+  // double quotes around a str with a single quote; ours always uses single ones, escaped.
+  CHECK(client_log == std::vector<std::string>{"WSMsgType.PONG:p"});
+  CHECK(log == std::vector<std::string>{"WSMsgType.PING:p", "{\"k\":\"v\"}",
+                                        "Received message 1:'it\\'s\\n' is not bytes",
+                                        "Received message 2:b'\\x00\\xff' is not WSMsgType.TEXT"});
 }

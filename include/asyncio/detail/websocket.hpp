@@ -25,7 +25,9 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <functional>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -290,6 +292,7 @@ class Core : public std::enable_shared_from_this<Core> {
   std::optional<int> close_code() const noexcept { return close_code_; }
   std::exception_ptr exception() const noexcept { return exception_; }
   StreamWriter& writer() noexcept { return writer_; }
+  bool is_server() const noexcept { return server_; }
   std::function<void()> on_done;  // called once when the WebSocket is finished (server registry)
 
   /// Start the reader task and the heartbeat. `rest`: bytes that arrived after the handshake.
@@ -830,10 +833,42 @@ class WebSocketBase {
   static Task<std::string> receive_typed(std::shared_ptr<Core> c, WSMsgType want) {
     auto t = Core::receive(c, std::nullopt);
     WSMessage m = co_await std::move(t);
-    if (m.type != want)
-      throw TypeError(std::string("Received message ") + std::to_string(static_cast<int>(m.type)) + ":" +
-                      (m.type == WSMsgType::CLOSE ? std::to_string(m.code) : m.data) + " is not " + to_string(want));
+    if (m.type != want) {
+      // aiohttp's words: the server's receive_str "... is not WSMsgType.TEXT", the client's
+      // "... is not str"; both receive_bytes "... is not bytes". The type as a number, the data
+      // as Python's repr (None for CLOSING/CLOSED/ERROR's exception aside, the code for CLOSE).
+      std::string data = m.type == WSMsgType::CLOSE                                ? std::to_string(m.code)
+                         : (m.type == WSMsgType::TEXT)                              ? py_repr(m.data, false)
+                         : (m.type == WSMsgType::BINARY || m.type == WSMsgType::PING ||
+                            m.type == WSMsgType::PONG)                              ? py_repr(m.data, true)
+                                                                                    : std::string("None");
+      std::string what = want == WSMsgType::BINARY ? "bytes" : c->is_server() ? "WSMsgType.TEXT" : "str";
+      throw TypeError("Received message " + std::to_string(static_cast<int>(m.type)) + ":" + data + " is not " + what);
+    }
     co_return std::move(m.data);
+  }
+  /// Python's repr() of bytes (b'...') or of a str ('...'), for messages.
+  static std::string py_repr(std::string_view s, bool bytes) {
+    std::string out = bytes ? "b'" : "'";
+    for (unsigned char ch : s) {
+      if (ch == '\\' || ch == '\'') {
+        out += '\\';
+        out += static_cast<char>(ch);
+      } else if (ch == '\n') {
+        out += "\\n";
+      } else if (ch == '\r') {
+        out += "\\r";
+      } else if (ch == '\t') {
+        out += "\\t";
+      } else if (ch < 0x20 || ch == 0x7f || (bytes && ch >= 0x80)) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\x%02x", ch);
+        out += buf;
+      } else {
+        out += static_cast<char>(ch);
+      }
+    }
+    return out + "'";
   }
   static Task<nlohmann::json> receive_json_impl(std::shared_ptr<Core> c) {
     auto t = receive_typed(c, WSMsgType::TEXT);
