@@ -561,7 +561,7 @@ Task<void> peer_gone_body(int port, bool keep_open) {
   }
 }
 
-TEST_CASE("websocket: a client that vanishes gives CLOSED with 1006; heartbeat drops a dead client") {
+TEST_CASE("websocket: a client that vanishes gives CLOSED with 1006, heartbeat drops a dead client") {
   std::size_t fds = open_fd_count();
   std::vector<std::string> log;
   web::Application app;
@@ -952,7 +952,7 @@ Task<void> headers_body(int port) {
   co_await session.close();
 }
 
-TEST_CASE("websocket: the handshake carries the session's headers and auth, Origin; no auth after a cross-origin redirect") {
+TEST_CASE("websocket: the handshake carries the session's headers and auth and Origin, no auth after a cross-origin redirect") {
   std::vector<std::string> seen;
   web::Application app;
   app.router().add_get("/hdr", [&](web::Request& req) -> Task<web::Response> {
@@ -973,7 +973,7 @@ TEST_CASE("websocket: the handshake carries the session's headers and auth, Orig
                                          "- t1 - - localhost"});
 }
 
-TEST_CASE("websocket: autoping off shows PING and PONG; receive_json; TypeError texts as aiohttp's") {
+TEST_CASE("websocket: autoping off shows PING and PONG, receive_json, TypeError texts as aiohttp's") {
   std::vector<std::string> log, client_log;
   web::Application app;
   app.router().add_get("/ws", [&](web::Request& req) -> Task<web::Response> {
