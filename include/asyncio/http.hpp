@@ -688,8 +688,8 @@ struct WSConnectOptions {
   std::optional<std::chrono::duration<double>> heartbeat = std::nullopt;
   /// Extra handshake headers (the session's default headers are sent too; these win).
   Headers headers = {};
-  /// TLS for wss:// (Python's ssl=): `asyncio::ssl::default_context()` from ssl.hpp, or a
-  /// context of your own. Required for wss:// (this header does not pull OpenSSL in itself).
+  /// TLS for wss:// (aiohttp's ssl=): a context of your own; none is ssl::default_context()
+  /// (the system's CAs, host name checked), as aiohttp's default.
   std::shared_ptr<ssl::SSLContext> ssl = {};
   /// The Origin header, if any.
   std::string origin = {};

@@ -128,9 +128,8 @@ struct Attempt {
 inline Task<Attempt> attempt(WsUrl u, std::string url, std::string request_head, std::shared_ptr<ssl::SSLContext> ctx) {
   ConnectOptions co;
   if (u.secure) {
-    if (!ctx)
-      throw ValueError("wss:// needs WSConnectOptions::ssl (asyncio::ssl::default_context() from asyncio/ssl.hpp)");
-    co.ssl = std::move(ctx);
+    // aiohttp's default for wss://: the system's trust store, certificate and host name checked.
+    co.ssl = ctx ? std::move(ctx) : ssl::default_context();
     co.server_hostname = u.host;
   }
   Attempt a;
