@@ -27,7 +27,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <functional>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -293,7 +292,6 @@ class Core : public std::enable_shared_from_this<Core> {
   std::exception_ptr exception() const noexcept { return exception_; }
   StreamWriter& writer() noexcept { return writer_; }
   bool is_server() const noexcept { return server_; }
-  std::function<void()> on_done;  // called once when the WebSocket is finished (server registry)
 
   /// Start the reader task and the heartbeat. `rest`: bytes that arrived after the handshake.
   TaskHandle<> start(std::string rest) {
@@ -609,11 +607,6 @@ class Core : public std::enable_shared_from_this<Core> {
     eof_ = true;
     wake_.set();
     room_.set();
-    if (on_done) {
-      auto f = std::move(on_done);
-      on_done = nullptr;
-      f();
-    }
   }
 
   // ---- heartbeat (aiohttp's: a ping every `heartbeat` seconds of silence; no answer within
