@@ -24,7 +24,8 @@
 // client's own task (pump) waits for that client's socket alone.
 //
 // Run it and open http://127.0.0.1:8080/ in two browser tabs:
-//   build/examples/24_chat [port]
+//   build/examples/24_chat [port]          (port 0: an ephemeral one, printed)
+// (tests/examples/chat_browser.sh loads the page in a headless Chromium.)
 // or `24_chat --demo`: serves on an ephemeral port, connects two clients of its own
 // (http::ClientSession::ws_connect), has them talk, prints what each saw, and exits.
 // Ctrl-C stops the server; every open WebSocket is closed with 1001 (Going Away) first.
@@ -52,6 +53,8 @@ constexpr const char* kPage = R"(<!doctype html>
   const ws = new WebSocket(`ws://${location.host}/ws`);
   const log = document.getElementById("log");
   ws.onmessage = (e) => { const li = document.createElement("li"); li.textContent = e.data; log.append(li); };
+  // http://host:port/#hello says "hello" on joining (the browser test uses it).
+  if (location.hash.length > 1) ws.onopen = () => ws.send(decodeURIComponent(location.hash.slice(1)));
   document.getElementById("f").onsubmit = (e) => {
     e.preventDefault();
     const box = document.getElementById("msg");
