@@ -1067,3 +1067,38 @@ TEST_CASE("websocket: autoping off shows PING and PONG, receive_json, TypeError 
                                         "Received message 1:'it\\'s\\n' is not bytes",
                                         "Received message 2:b'\\x00\\xff' is not WSMsgType.TEXT"});
 }
+
+Task<void> close_timeout_body(int port, std::vector<std::string>* log) {
+  http::ClientSession session;
+  http::WSConnectOptions o{.timeout = std::chrono::duration<double>(0.1)};
+  auto c = session.ws_connect(url_of(port, "/mute"), std::move(o));
+  http::ClientWebSocketResponse ws = co_await std::move(c);
+  double t0 = asyncio::get_running_loop().time();
+  bool closed = co_await ws.close();
+  double took = asyncio::get_running_loop().time() - t0;
+  // aiohttp: no close frame back within `timeout` → close() returns True, close_code 1006,
+  // exception() a TimeoutError.
+  log->push_back(closed ? "true" : "false");
+  log->push_back("code:" + std::to_string(ws.close_code().value_or(-1)));
+  try {
+    if (ws.exception()) std::rethrow_exception(ws.exception());
+  } catch (const asyncio::TimeoutError&) {
+    log->push_back("TimeoutError");
+  }
+  log->push_back(took >= 0.09 && took < 0.5 ? "bounded" : "took " + std::to_string(took));
+  co_await session.close();
+}
+
+TEST_CASE("websocket: the close handshake is bounded by the timeout option") {
+  std::size_t fds = open_fd_count();
+  std::vector<std::string> log;
+  asyncio::run([&]() -> Task<void> {
+    auto s = asyncio::start_server(mute_server, "127.0.0.1", 0);
+    asyncio::Server server = co_await std::move(s);
+    auto t = close_timeout_body(server.port(), &log);
+    co_await std::move(t);
+    server.close();
+  }());
+  CHECK(log == std::vector<std::string>{"true", "code:1006", "TimeoutError", "bounded"});
+  CHECK(open_fd_count() == fds);
+}
