@@ -22,6 +22,8 @@ while IFS=$'\t' read -r name heading gloss; do
     *_echo_client)
       "build/tour/examples/$name"
       sleep 0.2; stop_server ;;
+    *_chat)  # a server until Ctrl-C; in the tour, its --demo (two clients talk, then it exits)
+      "build/tour/examples/$name" --demo ;;
     *) "build/tour/examples/$name" ;;
   esac
 done < tests/examples/headings.tsv

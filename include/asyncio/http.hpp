@@ -17,7 +17,12 @@
 // taken about 1 MiB per loop iteration (a compressed one: plus what one 16 KiB block decodes
 // to), so other tasks and timers keep running while a large or highly compressed body arrives.
 //
-// Needs libcurl and nlohmann_json: link the CMake target asyncio::http.
+// WebSockets: `auto ws = co_await session.ws_connect("ws://host/path");` gives a
+// ClientWebSocketResponse (receive(), send_str(), close(), ...; see below). libcurl in Debian 12
+// has no WebSocket support: the handshake runs over the library's own streams
+// (open_connection), the framing is wslay's (detail/websocket.hpp).
+//
+// Needs libcurl, nlohmann_json and wslay: link the CMake target asyncio::http.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -41,6 +46,7 @@
 #include "asyncio.hpp"
 #include "generators.hpp"
 #include "ssl.hpp"
+#include "detail/websocket.hpp"
 
 namespace asyncio::http {
 
@@ -724,6 +730,93 @@ class RequestContextManager {
 };
 
 /// aiohttp.ClientSession: one connection pool, shared by every request made through it.
+// ------------------------------------------------------------------------------------ WebSockets
+
+/// aiohttp's WebSocket names (shared with web.hpp's server).
+using WSMsgType = asyncio::detail::ws::WSMsgType;
+using WSMessage = asyncio::detail::ws::WSMessage;
+using WSCloseCode = asyncio::detail::ws::WSCloseCode;
+using WSCloseOptions = asyncio::detail::ws::WSCloseOptions;
+using WebSocketError = asyncio::detail::ws::WebSocketError;
+/// "WSMsgType.TEXT", as Python's str() of it.
+using asyncio::detail::ws::to_string;
+
+/// The server did not accept the WebSocket handshake (aiohttp.WSServerHandshakeError): message
+/// "Invalid response status" (status is the server's), "Invalid upgrade header", "Invalid
+/// connection header" or "Invalid challenge response"; `headers` the response's.
+class WSServerHandshakeError : public ClientResponseError {
+ public:
+  WSServerHandshakeError(int status_, std::string message_, std::string url_, Headers headers_ = {})
+      : std::runtime_error(std::to_string(status_) + ", message='" + message_ + "', url='" + url_ + "'"),
+        ClientResponseError(status_, std::move(message_), std::move(url_)),
+        headers(std::move(headers_)) {}
+  Headers headers;
+};
+
+/// ws_connect options (aiohttp's keyword arguments).
+struct WSConnectOptions {
+  /// Subprotocols offered (Sec-WebSocket-Protocol); the server's choice is protocol().
+  std::vector<std::string> protocols = {};
+  /// Ping after this long without a message; no pong within half of it → dropped (CLOSED, 1006).
+  std::optional<std::chrono::duration<double>> heartbeat = std::nullopt;
+  /// Extra handshake headers (the session's default headers are sent too; these win).
+  Headers headers = {};
+  /// TLS for wss:// (aiohttp's ssl=): a context of your own; none is ssl::default_context()
+  /// (the system's CAs, host name checked), as aiohttp's default.
+  std::shared_ptr<ssl::SSLContext> ssl = {};
+  /// The Origin header, if any.
+  std::string origin = {};
+  /// Basic credentials for the handshake (the session's auth= is used when this is empty).
+  std::optional<BasicAuth> auth = std::nullopt;
+  /// How long close() waits for the server's close frame.
+  std::chrono::duration<double> timeout = std::chrono::duration<double>(10.0);
+  std::optional<std::chrono::duration<double>> receive_timeout = std::nullopt;
+  /// The connect + handshake must finish within this (TimeoutError), like aiohttp's total timeout.
+  std::optional<std::chrono::duration<double>> handshake_timeout = std::chrono::duration<double>(30.0);
+  bool autoclose = true;
+  bool autoping = true;
+  /// A message larger than this closes the connection with 1009 (0: no limit). aiohttp: 4 MiB.
+  std::size_t max_msg_size = std::size_t(4) << 20;
+  /// Redirects (301, 302, 303, 307, 308) followed on the handshake, as aiohttp's request does.
+  int max_redirects = 10;
+};
+
+/// aiohttp's ClientWebSocketResponse: what `co_await session.ws_connect(url)` gives. The
+/// methods are the server's (receive, receive_str/bytes/json, send_str/bytes/json, ping, pong,
+/// close, closed, close_code, exception, and asyncio::async_for over the messages). Frames it
+/// sends are masked (a fresh getrandom() key each). Move-only; dropped unclosed, its connection
+/// is aborted. Not supported: permessage-deflate (never offered).
+class ClientWebSocketResponse : public asyncio::detail::ws::WebSocketBase {
+ public:
+  ClientWebSocketResponse() = default;
+  /// 101.
+  int status = 0;
+  /// The handshake response's headers.
+  Headers headers;
+  /// The URL finally connected to (after redirects).
+  std::string url;
+
+  /// async context manager: `async with session.ws_connect(url) as ws:` closes it at the end.
+  detail::http::RefReady<ClientWebSocketResponse> aenter() noexcept { return {this}; }
+  Task<bool> aexit(std::exception_ptr) {
+    co_await close();
+    co_return false;
+  }
+
+  /// Machinery (ws_connect): adopt an upgraded connection.
+  void adopt(StreamReader r, StreamWriter w, const WSConnectOptions& o, std::string protocol) {
+    asyncio::detail::ws::CoreOptions co;
+    co.heartbeat = o.heartbeat;
+    co.receive_timeout = o.receive_timeout;
+    co.timeout = o.timeout;
+    co.max_msg_size = o.max_msg_size;
+    co.autoclose = o.autoclose;
+    co.autoping = o.autoping;
+    protocol_ = std::move(protocol);
+    attach(std::make_shared<asyncio::detail::ws::Core>(false, std::move(r), std::move(w), co), std::string());
+  }
+};
+
 /// Default-constructible; an async context manager (closed at the end of the block); close it
 /// with `co_await session.close()` otherwise — a session destroyed unclosed is reported through
 /// the loop's exception handler ("Unclosed client session") and then cleaned up.
@@ -777,6 +870,14 @@ class ClientSession {
   RequestContextManager options(std::string url) { return options(std::move(url), RequestOptions{}); }
   RequestContextManager options(std::string url, RequestOptions opts) { return request("OPTIONS", std::move(url), std::move(opts)); }
 
+  /// aiohttp's ws_connect: open a WebSocket to a ws:// or wss:// URL (http:// and https:// are
+  /// taken too). The handshake goes over open_connection with the session's default headers
+  /// and auth, follows redirects; a connection that fails is ClientConnectorError, an answer
+  /// other than a valid 101 WSServerHandshakeError, a bad URL InvalidURL.
+  Task<ClientWebSocketResponse> ws_connect(std::string url, WSConnectOptions opts);
+  // (an overload rather than a `= {}` default: GCC 12, see request())
+  Task<ClientWebSocketResponse> ws_connect(std::string url) { return ws_connect(std::move(url), WSConnectOptions{}); }
+
   /// Close every connection; requests still in flight fail with ClientConnectionError. Idempotent.
   Task<void> close() {
     if (multi_) multi_->shutdown();
@@ -812,3 +913,4 @@ class ClientSession {
 
 #include "detail/http_request.hpp"
 #include "detail/http_cookies.hpp"
+#include "detail/http_ws.hpp"

@@ -49,6 +49,7 @@
 #include "asyncio.hpp"
 #include "generators.hpp"
 #include "detail/web_parser.hpp"
+#include "detail/websocket.hpp"
 
 namespace asyncio::web {
 
@@ -521,6 +522,7 @@ class Request {
  private:
   friend class detail::Connection;
   friend class StreamResponse;
+  friend class WebSocketResponse;
   friend class Application;
   Request() = default;
   struct Out {  // the StreamResponse prepared on this request, if any
@@ -539,6 +541,89 @@ class Request {
   Application* app_ = nullptr;
   detail::Connection* conn_ = nullptr;
   Out out_;
+};
+
+// ------------------------------------------------------------------------------------ WebSockets
+
+/// aiohttp's WebSocket names (shared with http.hpp's client).
+using WSMsgType = asyncio::detail::ws::WSMsgType;
+using WSMessage = asyncio::detail::ws::WSMessage;
+using WSCloseCode = asyncio::detail::ws::WSCloseCode;
+using WSCloseOptions = asyncio::detail::ws::WSCloseOptions;
+using WebSocketError = asyncio::detail::ws::WebSocketError;
+/// "WSMsgType.TEXT", as Python's str() of it.
+using asyncio::detail::ws::to_string;
+
+/// WebSocketResponse options (aiohttp's keyword arguments).
+struct WebSocketResponseOptions {
+  /// Send a ping after this long without a message from the client; no pong within half of it
+  /// → the connection is dropped (receive() gives CLOSED, close_code() 1006).
+  std::optional<std::chrono::duration<double>> heartbeat = std::nullopt;
+  /// A message larger than this closes the connection with 1009 (0: no limit). aiohttp: 4 MiB.
+  std::size_t max_msg_size = std::size_t(4) << 20;
+  /// Subprotocols this server speaks: the first of the client's Sec-WebSocket-Protocol list
+  /// that is here is chosen (protocol()).
+  std::vector<std::string> protocols = {};
+  /// Answer pings without showing them to receive() (wslay answers them in any case).
+  bool autoping = true;
+  /// receive() answers the client's close frame itself.
+  bool autoclose = true;
+  /// How long close() waits for the client's close frame.
+  std::chrono::duration<double> timeout = std::chrono::duration<double>(10.0);
+  /// Default timeout of receive() (none: wait as long as it takes).
+  std::optional<std::chrono::duration<double>> receive_timeout = std::nullopt;
+};
+
+/// aiohttp's web.WebSocketResponse:
+///
+///   Task<Response> handler(Request& req) {
+///     web::WebSocketResponse ws;
+///     co_await ws.prepare(req);                       // the 101 handshake
+///     for (;;) {
+///       web::WSMessage msg = co_await ws.receive();
+///       if (msg.type != web::WSMsgType::TEXT) break;  // CLOSE / CLOSED / ERROR
+///       co_await ws.send_str("echo: " + msg.data);
+///     }
+///     co_return ws;                                   // as aiohttp's `return ws`
+///   }
+///
+/// prepare() refuses a request that is not a WebSocket handshake as aiohttp does: a method
+/// other than GET → 405, no "Upgrade: websocket" or "Connection: upgrade", a version other than
+/// 13 (8, 7), or a Sec-WebSocket-Key that is not 16 bytes of base64 → 400. Frames are checked by
+/// wslay: an unmasked client frame, a bad opcode, RSV bits, a bad close code → 1002; a text
+/// frame that is not UTF-8 → 1007; a message over max_msg_size → 1009; each ends the connection
+/// with that close code and receive() gives ERROR (a WebSocketError with the code).
+/// On server shutdown (AppRunner::cleanup, run_app's Ctrl-C) every open WebSocket is closed with
+/// 1001 "Server shutdown" after the on_shutdown hooks — aiohttp's recipe for on_shutdown, built
+/// in: a handler waiting in receive() gets CLOSING and returns.
+/// Not supported: permessage-deflate (wslay has no compression; the extension is never
+/// negotiated, so peers send uncompressed frames).
+class WebSocketResponse : public asyncio::detail::ws::WebSocketBase {
+ public:
+  using Options = WebSocketResponseOptions;
+  WebSocketResponse() = default;
+  explicit WebSocketResponse(Options o) : opts_(std::move(o)) {}
+
+  /// aiohttp's can_prepare(): whether `request` is a WebSocket handshake this would accept
+  /// (and the protocol it would choose), without answering it.
+  struct CanPrepare {
+    bool ok = false;
+    std::string protocol = {};
+    explicit operator bool() const noexcept { return ok; }
+  };
+  CanPrepare can_prepare(const Request& request) const;
+  /// Answer the handshake (101 Switching Protocols) and start the WebSocket. A second call does
+  /// nothing. HTTPBadRequest / HTTPMethodNotAllowed for a request that is not a handshake.
+  Task<void> prepare(Request& request);
+  bool prepared() const noexcept { return core_ != nullptr; }
+  int status() const noexcept { return 101; }
+
+  /// `co_return ws;` from a handler.
+  operator Response() const { return Response{.status = 101}; }
+
+ private:
+  std::string handshake(const Request& request, Headers& out) const;
+  Options opts_;
 };
 
 // ------------------------------------------------------------------------------------ application

@@ -491,6 +491,7 @@ class ServerState {
   AppRunnerOptions opts;
   std::list<Connection*> conns;
   Event all_closed;  // set while `conns` is empty
+  std::vector<std::weak_ptr<asyncio::detail::ws::Core>> websockets;  // open WebSockets (closed with 1001 at shutdown)
   bool shutting_down = false;
 };
 
@@ -610,8 +611,11 @@ class Connection final : public ParserSink {
   }
   bool busy() const noexcept { return busy_; }
 
-  // ---- used by Request / StreamResponse
+  // ---- used by Request / StreamResponse / WebSocketResponse
   StreamWriter& writer() noexcept { return writer_; }
+  StreamReader& reader() noexcept { return reader_; }
+  /// The bytes that followed an upgrade request's head (the reader stopped after it).
+  std::string take_upgrade_rest() { return parser_.take_upgrade_rest(); }
   std::shared_ptr<ServerState>& server() noexcept { return srv_; }
   /// Write and drain; false (and the connection marked gone) when the client is gone.
   Task<bool> send(std::string data) {
@@ -1212,6 +1216,106 @@ inline Task<void> StreamResponse::write_eof(std::string_view data) {
 }
 
 
+// ------------------------------------------------------------------------------------ WebSocketResponse
+
+inline std::string WebSocketResponse::handshake(const Request& request, Headers& out) const {
+  const Headers& h = request.headers();
+  if (request.method() != "GET") throw HTTPMethodNotAllowed(request.method(), {"GET"});
+  auto lower = [](std::string v) {
+    for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v;
+  };
+  auto repr = [](const std::optional<std::string>& v) { return v ? "'" + *v + "'" : std::string("None"); };
+  auto upgrade = h.get("Upgrade");
+  if (std::string(detail::trim(lower(upgrade.value_or("")))) != "websocket")
+    throw HTTPBadRequest(HTTPException::Options{
+        .text = "No WebSocket UPGRADE hdr: " + upgrade.value_or("None") + "\n Can \"Upgrade\" only to \"WebSocket\"."});
+  auto connection = h.get("Connection");
+  if (lower(connection.value_or("")).find("upgrade") == std::string::npos)
+    throw HTTPBadRequest(HTTPException::Options{.text = "No CONNECTION upgrade hdr: " + connection.value_or("None")});
+  std::string protocol;
+  if (auto p = h.get("Sec-WebSocket-Protocol")) {
+    std::string_view rest = *p;
+    while (protocol.empty() && !rest.empty()) {
+      auto comma = rest.find(',');
+      std::string one(detail::trim(rest.substr(0, comma)));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      for (auto& mine : opts_.protocols)
+        if (mine == one) protocol = one;
+    }
+  }
+  auto version = h.get("Sec-WebSocket-Version");
+  std::string v = version.value_or("");
+  if (v != "13" && v != "8" && v != "7") throw HTTPBadRequest(HTTPException::Options{.text = "Unsupported version: " + version.value_or("None")});
+  auto key = h.get("Sec-WebSocket-Key");
+  auto raw = key ? asyncio::detail::ws::base64_decode(*key) : std::nullopt;
+  if (!raw || raw->size() != 16) throw HTTPBadRequest(HTTPException::Options{.text = "Handshake error: " + repr(key)});
+  out.set("Upgrade", "websocket");
+  out.set("Connection", "upgrade");
+  out.set("Sec-WebSocket-Accept", asyncio::detail::ws::accept_key(*key));
+  if (!protocol.empty()) out.set("Sec-WebSocket-Protocol", protocol);
+  return protocol;
+}
+
+inline WebSocketResponse::CanPrepare WebSocketResponse::can_prepare(const Request& request) const {
+  Headers ignored;
+  try {
+    std::string p = handshake(request, ignored);
+    return CanPrepare{true, p};
+  } catch (const HTTPException&) {
+    return CanPrepare{};
+  }
+}
+
+inline Task<void> WebSocketResponse::prepare(Request& request) {
+  if (core_) co_return;
+  Headers h;
+  std::string protocol = handshake(request, h);
+  if (request.out_.prepared) throw RuntimeError("a response was already prepared for this request");
+  detail::Connection* conn = request.conn_;
+  if (!conn) throw RuntimeError("WebSocketResponse.prepare() needs a request received by the server");
+  request.out_.prepared = true;
+  request.out_.eof = true;          // nothing for the server to end after the handler
+  request.out_.close_after = true;  // the connection is the WebSocket's, and ends with it
+  std::string head = "HTTP/1.1 101 Switching Protocols\r\n";
+  for (auto& [k, v] : h) head += k + ": " + v + "\r\n";
+  head += "Date: " + detail::http_date() + "\r\nServer: " + std::string(detail::kServerHeader) + "\r\n\r\n";
+  auto t = conn->send(std::move(head));
+  bool ok = co_await std::move(t);
+  if (!ok) throw ConnectionResetError("Connection lost");
+  protocol_ = std::move(protocol);
+  asyncio::detail::ws::CoreOptions co;
+  co.heartbeat = opts_.heartbeat;
+  co.receive_timeout = opts_.receive_timeout;
+  co.timeout = opts_.timeout;
+  co.max_msg_size = opts_.max_msg_size;
+  co.autoclose = opts_.autoclose;
+  co.autoping = opts_.autoping;
+  auto core = std::make_shared<asyncio::detail::ws::Core>(true, conn->reader(), conn->writer(), co);
+  auto& list = conn->server()->websockets;
+  std::erase_if(list, [](const auto& w) { return w.expired(); });
+  list.push_back(core);
+  attach(std::move(core), conn->take_upgrade_rest());
+}
+
+namespace detail {
+/// Shutdown: every open WebSocket gets a 1001 close, concurrently, each bounded by its close
+/// timeout (and the whole by the runner's shutdown timeout, which cancels what is left).
+inline Task<void> close_websockets(ServerState& st) {
+  std::vector<TaskHandle<bool>> closing;
+  for (auto& w : st.websockets)
+    if (auto c = w.lock(); c && !c->closed())
+      closing.push_back(create_task(asyncio::detail::ws::Core::close(c, WSCloseCode::GOING_AWAY, "Server shutdown")));
+  st.websockets.clear();
+  for (auto& t : closing) {
+    try {
+      co_await t;
+    } catch (const std::exception&) {
+    }
+  }
+}
+}  // namespace detail
+
 // ------------------------------------------------------------------------------------ runner, sites
 
 inline AppRunner::AppRunner(Application& app, AppRunnerOptions o)
@@ -1266,6 +1370,7 @@ inline Task<void> AppRunner::cleanup() {
     auto t = hook(app_);
     co_await std::move(t);
   }
+  co_await detail::close_websockets(*state_);
   // Idle connections close now; busy ones finish their request (no keep-alive after it).
   state_->shutting_down = true;
   for (auto* c : state_->conns) c->close_soon();

@@ -96,6 +96,10 @@ class RequestParser {
     if (rc == HPE_OK) return true;
     if (rc == HPE_PAUSED_UPGRADE) {
       upgraded_ = true;
+      // The bytes after the head belong to the upgraded protocol (a WebSocket's first frames).
+      const char* pos = llhttp_get_error_pos(&parser_);
+      if (pos && pos >= data.data() && pos < data.data() + data.size())
+        upgrade_rest_.assign(pos, static_cast<std::size_t>(data.data() + data.size() - pos));
       return true;
     }
     fail(rc);
@@ -114,6 +118,8 @@ class RequestParser {
   /// True while some bytes of a request (head or body) have been seen and it has not ended.
   bool in_message() const noexcept { return in_message_; }
   bool upgraded() const noexcept { return upgraded_; }
+  /// What followed the head of an upgrade request in the bytes fed (taken once).
+  std::string take_upgrade_rest() { return std::exchange(upgrade_rest_, std::string()); }
   bool failed() const noexcept { return failed_; }
   const ParseError& error() const noexcept { return error_; }
 
@@ -213,6 +219,7 @@ class RequestParser {
   bool in_body_ = false;
   bool in_message_ = false;
   bool upgraded_ = false;
+  std::string upgrade_rest_;
   bool failed_ = false;
   ParseError error_;
 };
