@@ -305,7 +305,7 @@ using Cookies = std::vector<std::pair<std::string, std::string>>;
 /// cookie given without a response URL (sent to every host, as aiohttp's); `expires` is Unix
 /// seconds, 0 for a session cookie.
 struct Cookie {
-  std::string name, value, domain, path;
+  std::string name = {}, value = {}, domain = {}, path = {};
   bool host_only = false;  // set without a Domain attribute: only for that exact host
   bool secure = false;     // only over https
   bool http_only = false;
