@@ -590,8 +590,17 @@ class Core : public std::enable_shared_from_this<Core> {
     return m;
   }
 
+  /// What wslay queued goes out in one write: wslay hands a frame's header and payload to
+  /// cb_send separately, and writing each at once cost two send() calls per message.
   void flush() {
-    if (wslay_event_want_write(ctx_)) wslay_event_send(ctx_);
+    if (!wslay_event_want_write(ctx_)) return;
+    wslay_event_send(ctx_);
+    if (out_.empty()) return;
+    try {
+      if (!writer_.is_closing()) writer_.write(out_);
+    } catch (const std::exception&) {
+    }
+    out_.clear();
   }
 
   /// Our side is done: close the stream (politely: what is buffered goes out first) or drop it.
@@ -660,7 +669,7 @@ class Core : public std::enable_shared_from_this<Core> {
     auto* c = static_cast<Core*>(user);
     try {
       if (c->writer_.is_closing()) throw ConnectionResetError("closing");
-      c->writer_.write(std::string_view(reinterpret_cast<const char*>(data), len));
+      c->out_.append(reinterpret_cast<const char*>(data), len);  // written by flush()
     } catch (const std::exception&) {
       wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
       return -1;
@@ -731,6 +740,7 @@ class Core : public std::enable_shared_from_this<Core> {
   CoreOptions opts_;
   wslay_event_context_ptr ctx_ = nullptr;
   std::string_view in_;
+  std::string out_;  // frames wslay sent during one flush(), written together
   std::string hdr_;             // scan(): a frame header not complete yet
   unsigned long long skip_ = 0;  // scan(): payload bytes still to pass over
   std::deque<WSMessage> inbox_;
