@@ -349,14 +349,20 @@ class StreamState final : public Runnable {
     if (data.empty()) return;
     if (closing_ || closed_) return;  // Python drops writes to a closing transport
     if (tls_) {
-      try {
-        tls_->write(data.data(), data.size());
-      } catch (...) {
-        rerr_ = std::current_exception();
-        finalize(rerr_);
-        return;  // as for a failed send: drain() reports it
+      // A slice at a time, each one's records sent (or queued) before the next is encrypted:
+      // the layer's output buffer then stays one slice large instead of growing (and being
+      // zero-filled) to the size of the largest write.
+      constexpr std::size_t kSlice = 64 * 1024;
+      for (std::size_t off = 0; off < data.size() && !closed_; off += kSlice) {
+        try {
+          tls_->write(data.data() + off, std::min(kSlice, data.size() - off));
+        } catch (...) {
+          rerr_ = std::current_exception();
+          finalize(rerr_);
+          return;  // as for a failed send: drain() reports it
+        }
+        tls_flush_out();
       }
-      tls_flush_out();
       return;
     }
     send_raw(data);
