@@ -375,3 +375,42 @@ TEST_CASE("cancelling a task inside async_for's anext unregisters its sleep") {
     CHECK(asyncio::testing::pending_task_count(loop) == 1);
   }());
 }
+
+namespace {
+struct Words {  // gives strings, to see how the body receives them
+  std::vector<std::string> w{"alpha", "beta"};
+  std::size_t i = 0;
+  Task<std::optional<std::string>> anext() {
+    if (i == w.size()) co_return std::nullopt;
+    co_return w[i++];
+  }
+};
+Task<std::vector<std::string>> body_kinds() {
+  std::vector<std::string> seen;
+  Words w1, w2, w3, w4;  // (named: GCC 12 cannot take a braced aggregate inside a co_await statement)
+  // By lvalue reference (the natural way to write it for a message type): the item itself.
+  co_await asyncio::async_for(w1, [&](std::string& s) -> Task<> {
+    s += "!";
+    seen.push_back(s);
+    co_return;
+  });
+  // By value: moved in. By const reference and by rvalue reference: bound to the item.
+  co_await asyncio::async_for(w2, [&](std::string s) -> Task<> {
+    seen.push_back(std::move(s));
+    co_return;
+  });
+  co_await asyncio::async_for(w3, [&](const std::string& s) -> Task<> {
+    seen.push_back(s);
+    co_return;
+  });
+  co_await asyncio::async_for(w4, [&](std::string&& s) -> Task<bool> {
+    seen.push_back(std::move(s));
+    co_return false;
+  });
+  co_return seen;
+}
+}  // namespace
+
+TEST_CASE("async_for hands the item to a body taking T&, T, const T& or T&&") {
+  CHECK(run_vt(body_kinds()) == std::vector<std::string>{"alpha!", "beta!", "alpha", "beta", "alpha", "beta", "alpha"});
+}

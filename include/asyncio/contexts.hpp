@@ -96,12 +96,16 @@ Task<void> async_for_impl(ItRef it, Body body) {
       stop = true;
     }
     if (stop || !v) break;
-    using BR = typename std::invoke_result_t<Body&, decltype(std::move(*v))>::value_type;
+    // The item goes to the body as an rvalue (moved into a by-value parameter); a body taking
+    // `T&` gets the item itself.
+    using Item = std::remove_reference_t<decltype(*v)>;
+    using Arg = std::conditional_t<std::is_invocable_v<Body&, Item&&>, Item&&, Item&>;
+    using BR = typename std::invoke_result_t<Body&, Arg>::value_type;
     if constexpr (std::is_same_v<BR, bool>) {
-      bool go_on = co_await std::invoke(body, std::move(*v));
+      bool go_on = co_await std::invoke(body, static_cast<Arg>(*v));
       if (!go_on) break;
     } else {
-      co_await std::invoke(body, std::move(*v));
+      co_await std::invoke(body, static_cast<Arg>(*v));
     }
   }
 }
