@@ -261,6 +261,30 @@ Task<web::Response> stream_cookie(web::Request& r) {
   co_return s;
 }
 
+Task<web::Response> compressed(web::Request&) {
+  web::Response resp{.text = [] {
+    std::string t;
+    for (int i = 0; i < 50; ++i) t += "hello ";
+    return t;
+  }()};
+  resp.enable_compression();
+  co_return resp;
+}
+Task<web::Response> compressed_gzip(web::Request&) {
+  web::Response resp{.text = "hello hello hello hello"};
+  resp.enable_compression(web::ContentCoding::gzip);
+  co_return resp;
+}
+Task<web::Response> compressed_stream(web::Request& r) {
+  web::StreamResponse s;
+  s.enable_compression();
+  co_await s.prepare(r);
+  co_await s.write(std::string(1000, 'a'));
+  co_await s.write(std::string(1000, 'b'));
+  co_await s.write_eof();
+  co_return s;
+}
+
 void build_app(web::Application& app) {
   auto& r = app.router();
   r.add_get("/hello/{name}", hello);
@@ -280,6 +304,9 @@ void build_app(web::Application& app) {
   r.add_get("/created", created);
   r.add_get("/setcookies", set_cookies);
   r.add_get("/streamcookie", stream_cookie);
+  r.add_get("/compressed", compressed);
+  r.add_get("/compressed-gzip", compressed_gzip);
+  r.add_get("/compressed-stream", compressed_stream);
 }
 
 std::string get(const std::string& target, const std::string& extra = "") {
@@ -339,6 +366,14 @@ std::vector<std::pair<std::string, std::string>> scenarios() {
   v.emplace_back("body bytes", get("/created"));
   v.emplace_back("set_cookie and del_cookie", get("/setcookies"));
   v.emplace_back("cookies on a StreamResponse", get("/streamcookie"));
+  auto get_ae = [](const std::string& path, const std::string& ae) {
+    return "GET " + path + " HTTP/1.1\r\nHost: x\r\nAccept-Encoding: " + ae + "\r\n\r\n";
+  };
+  v.emplace_back("enable_compression: deflate first", get_ae("/compressed", "gzip, deflate"));
+  v.emplace_back("enable_compression: gzip", get_ae("/compressed", "GZIP"));
+  v.emplace_back("enable_compression: nothing accepted", get("/compressed"));
+  v.emplace_back("enable_compression(gzip) forced", get("/compressed-gzip"));
+  v.emplace_back("enable_compression on a StreamResponse", get_ae("/compressed-stream", "deflate"));
   // chunked request body: "3"
   v.emplace_back("chunked upload",
                  "POST /read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
@@ -1503,4 +1538,27 @@ TEST_CASE("web: named resources and url_for, as aiohttp builds them; bad and dup
   std::map<std::string, std::string> mi;
   r.resolve("POST", "/users/bob/3", mi);
   CHECK(mi.at("name") == "bob");
+}
+
+// enable_compression as a client sees it: curl --compressed decodes what we encoded.
+TEST_CASE("web: enable_compression: curl --compressed gets the text back, from a Response and a StreamResponse") {
+  web::Application app;
+  build_app(app);
+  std::vector<std::string> out;
+  asyncio::run(serve(app, {}, [&](int port) -> Task<void> {
+    for (std::string path : {"/compressed", "/compressed-stream"}) {
+      std::vector<std::string> args{"-s", "-D", "-", "--compressed", "http://127.0.0.1:" + std::to_string(port) + path};
+      auto t = run_curl(std::move(args));
+      std::string o = co_await std::move(t);
+      out.push_back(o);
+    }
+  }));
+  REQUIRE(out.size() == 2);
+  std::string hello;
+  for (int i = 0; i < 50; ++i) hello += "hello ";
+  CHECK(out[0].find("Content-Encoding: deflate\r\n") != std::string::npos);
+  CHECK(out[0].substr(out[0].find("\r\n\r\n") + 4) == hello);
+  CHECK(out[1].find("Content-Encoding: deflate\r\n") != std::string::npos);
+  CHECK(out[1].find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+  CHECK(out[1].substr(out[1].find("\r\n\r\n") + 4) == std::string(1000, 'a') + std::string(1000, 'b'));
 }

@@ -141,6 +141,15 @@ namespace detail {
 struct FileBody;
 }
 
+/// aiohttp's web.ContentCoding: the body encodings enable_compression() can choose.
+enum class ContentCoding { deflate, gzip, identity };
+
+namespace detail {
+/// A response's compression (enable_compression): off, chosen from Accept-Encoding, or forced.
+enum class Compression : unsigned char { off, accept, deflate, gzip, identity };
+struct Deflater;  // a zlib stream (web_impl.hpp)
+}  // namespace detail
+
 /// aiohttp's set_cookie keyword arguments; an empty string or nullopt is Python's None (the
 /// attribute is not sent).
 struct CookieOptions {
@@ -186,6 +195,18 @@ struct Response {
   std::string reason = {};  // "" → the standard phrase for status
   std::shared_ptr<detail::FileBody> file_ = nullptr;  // (machinery: set by FileResponse)
   detail::CookieList cookies_ = {};                   // (set_cookie / del_cookie)
+  detail::Compression compression_ = detail::Compression::off;  // (enable_compression)
+
+  /// aiohttp's enable_compression(): at send time the body is compressed with the first of
+  /// deflate, gzip the request's Accept-Encoding names (aiohttp's order and substring test), with
+  /// Content-Encoding and the new Content-Length; with `force`, with that coding whatever the
+  /// client said. zlib at its default level, so the bytes are Python's.
+  void enable_compression() { compression_ = detail::Compression::accept; }
+  void enable_compression(ContentCoding force) {
+    compression_ = force == ContentCoding::deflate ? detail::Compression::deflate
+                   : force == ContentCoding::gzip  ? detail::Compression::gzip
+                                                   : detail::Compression::identity;
+  }
 
   /// aiohttp's set_cookie: a Set-Cookie header ("name=value; Path=/"; the value quoted as
   /// SimpleCookie does). Setting a name again updates that cookie in place, keeping what
@@ -237,6 +258,11 @@ class StreamResponse {
   void set_content_length(std::optional<unsigned long long> n) { content_length_ = n; }
   void enable_chunked_encoding() { chunked_forced_ = true; }
   bool prepared() const noexcept { return req_ != nullptr; }
+  /// As Response::enable_compression; each write() is compressed (what zlib holds back goes
+  /// out with a later write or write_eof(), as aiohttp's), Content-Length dropped: chunked.
+  /// RuntimeError after prepare().
+  void enable_compression();
+  void enable_compression(ContentCoding force);
   /// As Response::set_cookie / del_cookie; sent by prepare() (RuntimeError after it).
   void set_cookie(const std::string& name, const std::string& value, const CookieOptions& o = {});
   void del_cookie(const std::string& name, const std::string& domain = {}, const std::string& path = "/");
@@ -263,6 +289,8 @@ class StreamResponse {
   std::optional<unsigned long long> content_length_;
   bool chunked_forced_ = false;
   detail::CookieList cookies_;
+  detail::Compression compression_ = detail::Compression::off;
+  std::shared_ptr<detail::Deflater> deflater_;  // while a compressed body is written
   Request* req_ = nullptr;  // the request it answers, once prepared (its state lives there)
 };
 

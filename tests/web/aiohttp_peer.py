@@ -100,6 +100,28 @@ async def stream_cookie(r):
     return s
 
 
+async def compressed(r):
+    resp = web.Response(text="hello " * 50)
+    resp.enable_compression()
+    return resp
+
+
+async def compressed_gzip(r):
+    resp = web.Response(text="hello hello hello hello")
+    resp.enable_compression(web.ContentCoding.gzip)
+    return resp
+
+
+async def compressed_stream(r):
+    s = web.StreamResponse()
+    s.enable_compression()
+    await s.prepare(r)
+    await s.write(b"a" * 1000)
+    await s.write(b"b" * 1000)
+    await s.write_eof()
+    return s
+
+
 async def main():
     app = web.Application()
     app.router.add_get("/hello/{name}", hello)
@@ -119,6 +141,9 @@ async def main():
     app.router.add_get("/created", created)
     app.router.add_get("/setcookies", set_cookies)
     app.router.add_get("/streamcookie", stream_cookie)
+    app.router.add_get("/compressed", compressed)
+    app.router.add_get("/compressed-gzip", compressed_gzip)
+    app.router.add_get("/compressed-stream", compressed_stream)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

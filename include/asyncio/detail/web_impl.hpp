@@ -13,6 +13,8 @@
 
 #include "cookie_quote.hpp"
 
+#include <zlib.h>
+
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -510,7 +512,8 @@ struct Pending {
 inline std::string response_head(int major, int minor, int status, const std::string& reason, const Headers& headers,
                                  const std::string& content_type, std::optional<std::size_t> content_length,
                                  bool chunked, bool keep_alive, bool ct_first = true,
-                                 const CookieList* cookies = nullptr, bool cookies_after_length = true) {
+                                 const CookieList* cookies = nullptr, bool cookies_after_length = true,
+                                 std::string_view content_encoding = {}) {
   // An HTTP/0.9 request (llhttp takes "GET /path" without a version) is answered in 1.0.
   if (major < 1) {
     major = 1;
@@ -535,11 +538,21 @@ inline std::string response_head(int major, int minor, int status, const std::st
   }
   // aiohttp adds the cookies at prepare time, after the headers the response has by then: a
   // Response's Content-Length (set when it was made), not a StreamResponse's.
-  if (cookies && !cookies_after_length)
-    for (auto& line : cookies->lines()) out += "Set-Cookie: " + line + "\r\n";
+  // Content-Encoding follows them (aiohttp sets it after adding the cookies).
+  auto encoding = [&] {
+    if (!content_encoding.empty()) out += "Content-Encoding: " + std::string(content_encoding) + "\r\n";
+  };
+  if (!cookies_after_length) {
+    if (cookies)
+      for (auto& line : cookies->lines()) out += "Set-Cookie: " + line + "\r\n";
+    encoding();
+  }
   if (content_length) out += "Content-Length: " + std::to_string(*content_length) + "\r\n";
-  if (cookies && cookies_after_length)
-    for (auto& line : cookies->lines()) out += "Set-Cookie: " + line + "\r\n";
+  if (cookies_after_length) {
+    if (cookies)
+      for (auto& line : cookies->lines()) out += "Set-Cookie: " + line + "\r\n";
+    encoding();
+  }
   if (chunked) out += "Transfer-Encoding: chunked\r\n";
   if (!ct_first && !has_ct && !content_type.empty()) out += "Content-Type: " + content_type + "\r\n";
   if (!headers.contains("Date")) out += "Date: " + http_date() + "\r\n";
@@ -552,6 +565,49 @@ inline std::string response_head(int major, int minor, int status, const std::st
   out += "\r\n";
   return out;
 }
+
+/// One zlib deflate stream (Python's zlib.compressobj(wbits=...) at the default level).
+struct Deflater {
+  z_stream z{};
+  explicit Deflater(ContentCoding c) {
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, c == ContentCoding::gzip ? 16 + MAX_WBITS : MAX_WBITS, 8,
+                     Z_DEFAULT_STRATEGY) != Z_OK)
+      throw std::bad_alloc();
+  }
+  Deflater(const Deflater&) = delete;
+  Deflater& operator=(const Deflater&) = delete;
+  ~Deflater() { deflateEnd(&z); }
+  /// compress(data) (Z_NO_FLUSH: may give nothing yet) or, with finish, flush() (Z_FINISH).
+  std::string run(std::string_view in, bool finish) {
+    std::string out;
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    z.avail_in = static_cast<uInt>(in.size());
+    int flush = finish ? Z_FINISH : Z_NO_FLUSH;
+    for (;;) {
+      char buf[16384];
+      z.next_out = reinterpret_cast<Bytef*>(buf);
+      z.avail_out = sizeof buf;
+      int rc = deflate(&z, flush);
+      out.append(buf, sizeof buf - z.avail_out);
+      if (rc == Z_STREAM_END || (z.avail_out != 0 && z.avail_in == 0 && !finish)) break;
+      if (rc != Z_OK && rc != Z_BUF_ERROR) throw RuntimeError("deflate failed");
+    }
+    return out;
+  }
+};
+/// The coding a response's compression setting gives for `req` (aiohttp's _start_compression:
+/// the first of deflate, gzip whose name appears in Accept-Encoding, lower-cased).
+inline ContentCoding choose_coding(Compression c, const Request& req) {
+  if (c == Compression::deflate) return ContentCoding::deflate;
+  if (c == Compression::gzip) return ContentCoding::gzip;
+  if (c == Compression::identity) return ContentCoding::identity;
+  std::string ae = req.headers().get("Accept-Encoding", "");
+  for (auto& ch : ae) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (ae.find("deflate") != std::string::npos) return ContentCoding::deflate;
+  if (ae.find("gzip") != std::string::npos) return ContentCoding::gzip;
+  return ContentCoding::identity;
+}
+inline const char* coding_name(ContentCoding c) { return c == ContentCoding::deflate ? "deflate" : "gzip"; }
 
 /// aiohttp's RequestHandler: one client connection.
 class Connection final : public ParserSink {
@@ -935,10 +991,20 @@ inline Task<void> Connection::run() {
         ct = "application/octet-stream";
       }
       bool no_body = resp.status == 204 || resp.status == 304 || (resp.status >= 100 && resp.status < 200);
+      const char* encoding = "";
+      if (resp.compression_ != Compression::off) {
+        ContentCoding c = choose_coding(resp.compression_, req);
+        if (c != ContentCoding::identity) {  // aiohttp compresses the whole body at once
+          Deflater d(c);
+          body = d.run(body, true);
+          encoding = coding_name(c);
+        }
+      }
       std::optional<std::size_t> len;
       if (!no_body) len = body.size();
       std::string out = response_head(req.version_major_, req.version_minor_, resp.status, resp.reason, resp.headers,
-                                      no_body ? std::string() : ct, len, false, keep, ct_first, &resp.cookies_);
+                                      no_body ? std::string() : ct, len, false, keep, ct_first, &resp.cookies_, true,
+                                      encoding);
       if (req.method_ != "HEAD" && !no_body) out += body;
       auto t = send(std::move(out));
       co_await std::move(t);
@@ -1059,6 +1125,17 @@ inline std::vector<std::string> CookieList::lines() const {
 }
 }  // namespace detail
 
+inline void StreamResponse::enable_compression() {
+  if (req_) throw RuntimeError("Cannot enable compression after prepare()");
+  compression_ = detail::Compression::accept;
+}
+inline void StreamResponse::enable_compression(ContentCoding force) {
+  if (req_) throw RuntimeError("Cannot enable compression after prepare()");
+  compression_ = force == ContentCoding::deflate ? detail::Compression::deflate
+                 : force == ContentCoding::gzip  ? detail::Compression::gzip
+                                                 : detail::Compression::identity;
+}
+
 inline void StreamResponse::set_cookie(const std::string& name, const std::string& value, const CookieOptions& o) {
   if (req_) throw RuntimeError("Cannot change cookies after prepare()");
   cookies_.set(name, value, o);
@@ -1159,6 +1236,15 @@ inline Task<void> StreamResponse::prepare(Request& request) {
   out.prepared = true;
   bool http11 = request.version() >= std::pair<int, int>{1, 1};
   out.head = request.method_ == "HEAD";  // headers only: what write() is given is dropped
+  const char* encoding = "";
+  if (compression_ != detail::Compression::off) {
+    ContentCoding c = detail::choose_coding(compression_, request);
+    if (c != ContentCoding::identity) {  // the length is no longer known: chunked (aiohttp)
+      deflater_ = std::make_shared<detail::Deflater>(c);
+      encoding = detail::coding_name(c);
+      content_length_.reset();
+    }
+  }
   out.chunked = (chunked_forced_ || !content_length_) && http11 && !out.head;
   bool keep = request.keep_alive_;
   if (!content_length_ && !http11) {
@@ -1168,7 +1254,8 @@ inline Task<void> StreamResponse::prepare(Request& request) {
   std::optional<std::size_t> len;
   if (content_length_ && !out.chunked) len = static_cast<std::size_t>(*content_length_);
   std::string head = detail::response_head(request.version_major_, request.version_minor_, status_, reason_, headers_,
-                                           content_type(), len, out.chunked, keep, !content_type_.empty(), &cookies_, false);
+                                           content_type(), len, out.chunked, keep, !content_type_.empty(), &cookies_, false,
+                                           encoding);
   if (!request.conn_) co_return;
   auto t = request.conn_->send(std::move(head));
   co_await std::move(t);
@@ -1178,6 +1265,12 @@ inline Task<void> StreamResponse::write(std::string_view data) {
   if (!req_) throw RuntimeError("Cannot call write() before prepare()");
   if (req_->out_.eof) throw RuntimeError("Cannot call write() after write_eof()");
   if (data.empty() || req_->out_.head) return detail::send_nothing();
+  std::string packed;
+  if (deflater_) {  // what zlib gives now (maybe nothing: it holds small inputs back)
+    packed = deflater_->run(data, false);
+    if (packed.empty()) return detail::send_nothing();
+    data = packed;
+  }
   std::string frame;
   if (req_->out_.chunked) {
     char buf[24];
@@ -1197,6 +1290,12 @@ inline Task<void> StreamResponse::write_eof(std::string_view data) {
   if (req_->out_.head) {
     req_->out_.eof = true;
     return detail::send_nothing();
+  }
+  std::string packed;
+  if (deflater_) {  // the rest zlib held back, and its end
+    packed = deflater_->run(data, true);
+    deflater_.reset();
+    data = packed;
   }
   std::string frame;
   if (req_->out_.chunked) {
