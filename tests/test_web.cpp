@@ -203,6 +203,23 @@ Task<web::Response> form(web::Request& r) {
   for (auto& [k, v] : p) out += (out.empty() ? "" : ",") + k + "=" + v;
   co_return web::Response{.text = out};
 }
+/// Every field of a multipart form, a file as "name=file:filename:content type:content".
+Task<web::Response> upload(web::Request& r) {
+  web::MultiDict p = co_await r.post();
+  const auto& files = r.files();
+  std::size_t fi = 0;
+  std::string out;
+  for (auto& [k, v] : p) {
+    out += out.empty() ? "" : "|";
+    if (fi < files.size() && files[fi].name == k && files[fi].content == v) {
+      out += k + "=file:" + files[fi].filename + ":" + files[fi].content_type + ":" + v;
+      ++fi;
+    } else {
+      out += k + "=" + v;
+    }
+  }
+  co_return web::Response{.text = out};
+}
 Task<web::Response> query(web::Request& r) {
   std::string out;
   for (auto& v : r.query().getall("a")) out += (out.empty() ? "" : ",") + v;
@@ -305,12 +322,26 @@ void build_app(web::Application& app) {
   r.add_get("/setcookies", set_cookies);
   r.add_get("/streamcookie", stream_cookie);
   r.add_get("/compressed", compressed);
+  r.add_post("/upload", upload);
   r.add_get("/compressed-gzip", compressed_gzip);
   r.add_get("/compressed-stream", compressed_stream);
 }
 
 std::string get(const std::string& target, const std::string& extra = "") {
   return "GET " + target + " HTTP/1.1\r\nHost: x\r\n" + extra + "\r\n";
+}
+/// A multipart/form-data body as a browser sends one (boundary XyZ): two values of one name, a
+/// text file, a binary file with CR LF and NUL inside and no Content-Type.
+std::string multipart_body() {
+  std::string b;
+  b += "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n";
+  b += "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\ncaf\xc3\xa9 & co\r\n";
+  b += "--XyZ\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"notes.txt\"\r\nContent-Type: "
+       "text/plain\r\n\r\nline one\r\nline two\r\n\r\n";
+  b += "--XyZ\r\nContent-Disposition: form-data; name=\"blob\"; filename=\"b.bin\"\r\n\r\n";
+  b += std::string("\x00\x01\r\nbin", 7) + "\r\n";
+  b += "--XyZ--\r\n";
+  return b;
 }
 std::string post(const std::string& target, const std::string& ct, const std::string& body) {
   return "POST " + target + " HTTP/1.1\r\nHost: x\r\nContent-Type: " + ct + "\r\nContent-Length: " +
@@ -346,6 +377,12 @@ std::vector<std::pair<std::string, std::string>> scenarios() {
   // "x=1,y=a b c"
   v.emplace_back("form", post("/form", "application/x-www-form-urlencoded", "x=1&y=a%20b+c"));
   // another content type: post() is empty
+  v.emplace_back("multipart form: fields, a text file, a binary file without a type",
+                 post("/upload", "multipart/form-data; boundary=XyZ", multipart_body()));
+  v.emplace_back("multipart form with a nested multipart part: 500, as aiohttp's ValueError",
+                 post("/upload", "multipart/form-data; boundary=XyZ",
+                      "--XyZ\r\nContent-Disposition: form-data; name=\"n\"\r\nContent-Type: multipart/mixed; "
+                      "boundary=Inner\r\n\r\n--Inner\r\n\r\nx\r\n--Inner--\r\n\r\n--XyZ--\r\n"));
   v.emplace_back("form other type", post("/form", "text/plain", "x=1"));
   // chunked: "2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n"
   v.emplace_back("stream", get("/stream"));
@@ -436,8 +473,9 @@ TEST_CASE("web: the same bytes get the same reply from us and from aiohttp 3.8.4
   for (auto& f : failures) UNSCOPED_INFO(f);
   CHECK(failures.empty());
   CHECK(compared == scenarios().size());
-  // aiohttp logs "Error handling request" with the traceback for /boom (twice) and the bad JSON.
-  CHECK(std::count(log.messages.begin(), log.messages.end(), "Error handling request") == 3);
+  // aiohttp logs "Error handling request" with the traceback for /boom (twice), the bad JSON and
+  // the nested multipart.
+  CHECK(std::count(log.messages.begin(), log.messages.end(), "Error handling request") == 4);
   CHECK(std::find(log.exceptions.begin(), log.exceptions.end(), "boom") != log.exceptions.end());
 }
 

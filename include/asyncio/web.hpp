@@ -488,6 +488,15 @@ namespace detail {
 class Connection;
 }
 
+/// aiohttp's web.FileField: a file of a multipart/form-data form (Request::files()).
+struct FileField {
+  std::string name;
+  std::string filename;
+  std::string content;       // aiohttp: `file`, a file object to read
+  std::string content_type;  // "application/octet-stream" if the part gave none (aiohttp)
+  Headers headers;           // the part's own headers
+};
+
 /// aiohttp's web.Request: one request, alive for its handler's run (handlers take it by
 /// reference). The body is read on demand: read()/text()/json()/post() take it whole (at
 /// most the application's client_max_size: HTTPRequestEntityTooLarge past it, which answers
@@ -536,10 +545,15 @@ class Request {
   /// The body parsed as JSON (nlohmann::json::parse_error, so 500, on a malformed body, as
   /// aiohttp's json.loads error).
   Task<nlohmann::json> json();
-  /// The urlencoded form (application/x-www-form-urlencoded); an empty MultiDict for a request
-  /// of another content type, as aiohttp. multipart/form-data is not parsed yet:
-  /// HTTPUnsupportedMediaType (415) for it.
+  /// The form: urlencoded (application/x-www-form-urlencoded) or multipart/form-data (parsed by
+  /// GMime); an empty MultiDict for another content type, as aiohttp. A file field's value is
+  /// its content; its filename and content type are in files(). HTTPBadRequest for a multipart
+  /// body that does not parse, ValueError for a nested multipart part (aiohttp's texts).
   Task<MultiDict> post();
+  /// aiohttp's FileFields of the multipart form post() read, in order (empty before post()).
+  /// Differs: the content is in memory (aiohttp spools it to a temporary file), within
+  /// client_max_size as the whole body is.
+  const std::vector<FileField>& files() const noexcept { return files_; }
   /// The body as a stream, for large bodies (not limited by client_max_size, as aiohttp).
   StreamReader& content() noexcept { return content_; }
 
@@ -566,6 +580,7 @@ class Request {
   bool has_body_ = false;
   StreamReader content_;
   std::optional<std::string> body_;
+  std::vector<FileField> files_;
   Application* app_ = nullptr;
   detail::Connection* conn_ = nullptr;
   Out out_;

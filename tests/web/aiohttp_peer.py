@@ -122,6 +122,17 @@ async def compressed_stream(r):
     return s
 
 
+async def upload(r):
+    p = await r.post()
+    parts = []
+    for k, v in p.items():
+        if isinstance(v, web.FileField):
+            parts.append(f"{k}=file:{v.filename}:{v.content_type}:{v.file.read().decode('latin-1')}")
+        else:
+            parts.append(f"{k}={v if isinstance(v, str) else v.decode('latin-1')}")
+    return web.Response(text="|".join(parts))
+
+
 async def main():
     app = web.Application()
     app.router.add_get("/hello/{name}", hello)
@@ -142,6 +153,7 @@ async def main():
     app.router.add_get("/setcookies", set_cookies)
     app.router.add_get("/streamcookie", stream_cookie)
     app.router.add_get("/compressed", compressed)
+    app.router.add_post("/upload", upload)
     app.router.add_get("/compressed-gzip", compressed_gzip)
     app.router.add_get("/compressed-stream", compressed_stream)
     runner = web.AppRunner(app, access_log=None)
