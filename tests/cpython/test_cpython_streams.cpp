@@ -847,7 +847,9 @@ TEST_CASE("test_streams.StreamTests.test_multiple_drain") {
     REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
     asyncio::ConnectOptions a{.sock = sv[0]}, b{.sock = sv[1]};
     auto [ra, wa] = co_await asyncio::open_connection(a);
-    auto [rb, wb] = co_await asyncio::open_connection(b);
+    auto rwb = co_await asyncio::open_connection(b);
+    asyncio::StreamReader rb = rwb.first;
+    asyncio::StreamWriter wb = rwb.second;
     wa.set_write_buffer_limits(1, 0);
     wa.write(std::string(1 << 20, 'x'));  // more than the socket takes: writing pauses
     REQUIRE(wa.write_buffer_size() > 0);
