@@ -215,9 +215,13 @@ class Process {
   /// task per stream; cancelled (or timed out) it cancels them and returns once they are done:
   /// what they had read is lost, and a later communicate() returns the rest.
   Task<std::pair<std::string, std::string>> communicate(std::string input = {});
-  /// Signals; ProcessLookupError-free: a child already reaped is left alone (Python 3.11 too).
+  /// Signals. ProcessLookupError once the child's exit is known (returncode() set), as in
+  /// Python: its pid may belong to another process by then, so it is never signalled.
   void send_signal(int sig) {
-    if (!st_->returncode) ::kill(st_->pid, sig);
+    if (st_->returncode)
+      throw ProcessLookupError("process " + std::to_string(st_->pid) + " has already exited (returncode " +
+                               std::to_string(*st_->returncode) + ")");
+    ::kill(st_->pid, sig);
   }
   void terminate() { send_signal(SIGTERM); }
   void kill() { send_signal(SIGKILL); }
@@ -351,7 +355,7 @@ inline Process spawn(const std::string& program, const std::vector<std::string>&
   argv.push_back(nullptr);
   pid_t pid = -1;
   int rc = ::posix_spawnp(&pid, program.c_str(), &sa.fa_, &sa.attr_, argv.data(), o.env ? envp.data() : environ);
-  if (rc != 0) throw_os_error(rc, "'" + program + "'");
+  if (rc != 0) raise_file_error(rc, "'" + program + "'");  // FileNotFoundError, PermissionError, ... as Python's
   auto st = std::make_shared<ProcState>();
   st->loop = &loop;
   st->loop_id = loop.id();
