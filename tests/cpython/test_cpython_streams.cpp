@@ -510,10 +510,14 @@ class TestHttpServer {
  public:
   explicit TestHttpServer(std::string unix_path = "", std::shared_ptr<asyncio::ssl::SSLContext> ssl = {})
       : path(std::move(unix_path)) {
-    std::promise<void> ready;
-    auto started = ready.get_future();
-    thread_ = std::thread([this, ssl, &ready] { asyncio::run(serve(this, ssl, &ready)); });
-    started.get();
+    auto started = ready_.get_future();
+    thread_ = std::thread([this, ssl] { asyncio::run(serve(this, ssl, &ready_)); });
+    try {
+      started.get();
+    } catch (...) {
+      thread_.join();
+      throw;
+    }
   }
   ~TestHttpServer() {
     loop_->call_soon_threadsafe([this] { server_.close(); });
@@ -541,13 +545,22 @@ class TestHttpServer {
   static asyncio::Task<> serve(TestHttpServer* self, std::shared_ptr<asyncio::ssl::SSLContext> ssl,
                                std::promise<void>* ready) {
     asyncio::ServerOptions opts{.ssl = ssl};
-    if (self->path.empty()) {
-      self->server_ = co_await asyncio::start_server(handle, self->host, 0, opts);
-      self->port = self->server_.port();
-    } else {
-      self->server_ = co_await asyncio::start_unix_server(handle, self->path, opts);
+    std::exception_ptr failed;
+    try {
+      if (self->path.empty()) {
+        self->server_ = co_await asyncio::start_server(handle, self->host, 0, opts);
+        self->port = self->server_.port();
+      } else {
+        self->server_ = co_await asyncio::start_unix_server(handle, self->path, opts);
+      }
+    } catch (const std::exception&) {
+      failed = std::current_exception();
     }
     self->loop_ = &asyncio::get_running_loop();
+    if (failed) {
+      ready->set_exception(failed);  // (the constructor rethrows it; the destructor is not run)
+      co_return;
+    }
     ready->set_value();
     try {
       co_await self->server_.serve_forever();
@@ -556,6 +569,7 @@ class TestHttpServer {
   }
   asyncio::Server server_;
   asyncio::EventLoop* loop_ = nullptr;
+  std::promise<void> ready_;  // (a member: set_value() may still run when get() returns)
   std::thread thread_;
 };
 
