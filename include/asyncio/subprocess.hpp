@@ -395,8 +395,25 @@ struct SpawnRequest {
 };
 // The request travels as a unique_ptr: GCC 12 miscompiles a by-value aggregate coroutine
 // parameter with non-trivial members (DESIGN.md 4b), which SubprocessOptions would be.
+// As Python's, creating the process spans a loop iteration after the spawn (Python's pipes
+// connect as transports there), and a cancel that lands in it kills the child and waits for
+// its exit before the CancelledError goes on: a cancelled creation leaves no child behind.
 inline Task<Process> spawn_task(std::unique_ptr<SpawnRequest> r) {
-  co_return spawn(r->program, r->args, r->opts);
+  Process p = spawn(r->program, r->args, r->opts);
+  bool cancelled = false;
+  std::string msg;
+  try {
+    co_await sleep(0);
+  } catch (const CancelledError& e) {
+    cancelled = true;
+    msg = e.message();
+  }
+  if (cancelled) {
+    if (!p.returncode()) p.kill();
+    co_await p.wait();
+    throw CancelledError(msg);
+  }
+  co_return p;
 }
 }  // namespace detail
 
