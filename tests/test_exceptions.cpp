@@ -12,9 +12,15 @@ TEST_CASE("every exception but CancelledError is a std::exception via runtime_er
   STATIC_REQUIRE(std::is_base_of_v<OSError, TimeoutError>);  // as in Python 3.11
   STATIC_REQUIRE(std::is_base_of_v<ConnectionError, ConnectionRefusedError>);
   STATIC_REQUIRE(std::is_base_of_v<OSError, BrokenPipeError>);
+  STATIC_REQUIRE(std::is_base_of_v<OSError, ProcessLookupError>);
   STATIC_REQUIRE(std::is_base_of_v<std::exception, InvalidStateError>);
   STATIC_REQUIRE(std::is_base_of_v<std::exception, QueueEmpty>);
   STATIC_REQUIRE(std::is_base_of_v<std::exception, ExceptionGroup>);
+  try {
+    throw ProcessLookupError("gone");
+  } catch (const OSError& e) {
+    CHECK(e.errno_ == ESRCH);
+  }
   try {
     throw ConnectionRefusedError(OSError::format(ECONNREFUSED, "127.0.0.1:1"));
   } catch (const std::exception& e) {  // one std::exception base: no ambiguity

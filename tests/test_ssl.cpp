@@ -1013,3 +1013,68 @@ TEST_CASE("TLS over a Unix socket: server_hostname is required, then it works as
   };
   CHECK(asyncio::run(main()) == "You must set server_hostname when using ssl without a host | unix\n");
 }
+
+TEST_CASE("TLS on made sockets ({.sock = fd}): echo; server_hostname required; a failed or cancelled handshake closes the fd") {
+  std::size_t fds = open_fd_count();
+  auto main = []() -> asyncio::Task<> {
+    // A server on a socket we bound, a client on a socket we connected.
+    int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    asyncio::ServerOptions so{.ssl = server_ctx(), .sock = lfd};
+    auto server = co_await asyncio::start_server(echo, so);
+    a.sin_port = htons(static_cast<uint16_t>(server.port()));
+    int cfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(::connect(cfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+
+    // No host to default server_hostname to: Python's ValueError, and the fd stays ours.
+    asyncio::ConnectOptions nameless{.ssl = client_ctx(), .sock = cfd};
+    bool refused = false;
+    try {
+      co_await asyncio::open_connection(nameless);
+    } catch (const asyncio::ValueError& e) {
+      refused = std::string(e.what()) == "You must set server_hostname when using ssl without a host";
+    }
+    CHECK(refused);
+    CHECK(::fcntl(cfd, F_GETFD) >= 0);
+
+    asyncio::ConnectOptions co{.ssl = client_ctx(), .server_hostname = "localhost", .sock = cfd};
+    auto [r, w] = co_await asyncio::open_connection(co);
+    CHECK(w.get_extra_info<std::shared_ptr<ssl::SSLContext>>("sslcontext").has_value());
+    w.write("over TLS on a made socket\n");
+    std::string line = co_await r.readline();
+    CHECK(line == "over TLS on a made socket\n");
+    w.close();
+    co_await w.wait_closed();
+    CHECK(::fcntl(cfd, F_GETFD) < 0);  // closed with the stream
+
+    // A handshake that times out, and one cancelled: the stream owned the fd, so it is closed.
+    for (int cancel = 0; cancel < 2; ++cancel) {
+      int sv[2];
+      REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);  // sv[1] never answers
+      asyncio::ConnectOptions hs{.ssl = client_ctx(), .server_hostname = "localhost", .sock = sv[0]};
+      if (!cancel) hs.ssl_handshake_timeout = 0.1s;
+      auto t = asyncio::create_task(asyncio::open_connection(hs));
+      co_await asyncio::sleep(cancel ? 0.05 : 0.0);
+      if (cancel) t.cancel();
+      bool ended = false;
+      try {
+        co_await t;
+      } catch (const asyncio::CancelledError&) {
+        ended = cancel == 1;
+      } catch (const asyncio::TimeoutError&) {
+        ended = cancel == 0;
+      }
+      CHECK(ended);
+      CHECK(::fcntl(sv[0], F_GETFD) < 0);
+      ::close(sv[1]);
+    }
+    server.close();
+    co_await server.wait_closed();
+    CHECK(::fcntl(lfd, F_GETFD) < 0);
+  };
+  asyncio::run(main());
+  CHECK(open_fd_count() == fds);
+}

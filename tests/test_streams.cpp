@@ -2,10 +2,14 @@
 #include <asyncio/asyncio.hpp>
 
 #include <sys/resource.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -688,4 +692,181 @@ TEST_CASE("reuse_port lets two servers share a port; port 0 and sockets()") {
     b.close();
   };
   asyncio::run(main());
+}
+
+// ------------------------------------------------------------------ sock= (Python's sock argument)
+namespace {
+/// A TCP socket bound to 127.0.0.1 on an ephemeral port, not listening (blocking, as
+/// socket.socket() makes it); its port in *port.
+int bound_tcp_socket(int* port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+/// A blocking TCP socket connected to 127.0.0.1:port (the listener's backlog completes it).
+int connected_tcp_socket(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  return fd;
+}
+bool fd_open(int fd) { return ::fcntl(fd, F_GETFD) >= 0; }
+
+/// What `t`, run to completion on a loop of its own, raised as E ("(nothing raised)" if nothing).
+template <class E, class T>
+std::string raised_what(asyncio::Task<T> t) {
+  try {
+    asyncio::run(std::move(t));
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "(nothing raised)";
+}
+}  // namespace
+
+TEST_CASE("start_server and open_connection on made sockets ({.sock = fd}) own them: closing closes the fd") {
+  std::size_t fds = open_fd_count();
+  int port = 0;
+  int lfd = bound_tcp_socket(&port);  // bound, not listening: the server calls listen()
+  auto main = [lfd, port]() -> asyncio::Task<std::string> {
+    asyncio::ServerOptions so{.sock = lfd};
+    auto server = co_await asyncio::start_server(echo_handler, so);
+    CHECK(server.port() == port);
+    REQUIRE(server.sockets().size() == 1);
+    CHECK(server.sockets()[0].fileno() == lfd);
+    CHECK(server.sockets()[0].getsockname() == std::pair<std::string, int>{"127.0.0.1", port});
+    CHECK((::fcntl(lfd, F_GETFL) & O_NONBLOCK) != 0);
+    int cfd = connected_tcp_socket(port);  // blocking as made: open_connection makes it non-blocking
+    asyncio::ConnectOptions co{.sock = cfd};
+    auto [r, w] = co_await asyncio::open_connection(co);
+    CHECK(w.fileno() == cfd);
+    CHECK(w.get_extra_info("peername") == std::pair<std::string, int>{"127.0.0.1", port});
+    w.write("over a made socket\n");
+    std::string line = co_await r.readline();
+    w.close();
+    co_await w.wait_closed();
+    CHECK_FALSE(fd_open(cfd));  // the writer closed it
+    server.close();
+    co_await server.wait_closed();
+    CHECK_FALSE(fd_open(lfd));  // the server closed it
+    co_return line;
+  };
+  CHECK(asyncio::run(main()) == "over a made socket\n");
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("{.sock = fd} takes Unix sockets: a socketpair's two ends as two streams; a listening Unix socket") {
+  std::size_t fds = open_fd_count();
+  int sv[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  std::string path = "/tmp/asyncio_test_sock_" + std::to_string(::getpid()) + ".sock";
+  ::unlink(path.c_str());
+  int ufd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  std::memcpy(un.sun_path, path.c_str(), path.size() + 1);
+  REQUIRE(::bind(ufd, reinterpret_cast<sockaddr*>(&un), sizeof un) == 0);
+  REQUIRE(::listen(ufd, 5) == 0);  // already listening: fine too
+  auto main = [&]() -> asyncio::Task<> {
+    asyncio::ConnectOptions a{.sock = sv[0]}, b{.sock = sv[1]};
+    auto [ra, wa] = co_await asyncio::open_connection(a);
+    auto [rb, wb] = co_await asyncio::open_connection(b);
+    wa.write("ping");
+    wa.write_eof();
+    std::string got = co_await rb.read();
+    CHECK(got == "ping");
+    wb.write("pong");
+    wb.close();
+    got = co_await ra.read();
+    CHECK(got == "pong");
+    wa.close();
+    co_await wa.wait_closed();
+    co_await wb.wait_closed();
+
+    asyncio::ServerOptions so{.sock = ufd};
+    auto server = co_await asyncio::start_server(echo_handler, so);
+    CHECK(server.sockets().at(0).getsockname().first == path);
+    auto [r, w] = co_await asyncio::open_unix_connection(path);
+    w.write("unix\n");
+    std::string line = co_await r.readline();
+    CHECK(line == "unix\n");
+    w.close();
+    co_await w.wait_closed();
+    server.close();
+    co_await server.wait_closed();
+  };
+  asyncio::run(main());
+  ::unlink(path.c_str());
+  CHECK_FALSE(fd_open(sv[0]));
+  CHECK_FALSE(fd_open(sv[1]));
+  CHECK_FALSE(fd_open(ufd));
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("{.sock = fd} refused: with host/port or a path, none, not a socket, closed, datagram, unconnected, connected") {
+  using asyncio::OSError;
+  using asyncio::ValueError;
+  std::size_t fds = open_fd_count();
+  int port = 0;
+  int tcp = bound_tcp_socket(&port);  // bound, unconnected, not listening
+  int pipefd[2];
+  REQUIRE(::pipe2(pipefd, O_CLOEXEC) == 0);
+  int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int closed = 1 << 20;  // (a closed fd's number would be reused by the loop's own fds)
+  asyncio::ConnectOptions c{.sock = tcp};
+  asyncio::ServerOptions s{.sock = tcp};
+  // Python's ValueErrors, word for word.
+  CHECK(raised_what<ValueError>(asyncio::open_connection("127.0.0.1", port, c)) ==
+        "host/port and sock can not be specified at the same time");
+  CHECK(raised_what<ValueError>(asyncio::open_unix_connection("/tmp/x.sock", c)) ==
+        "path and sock can not be specified at the same time");
+  CHECK(raised_what<ValueError>(asyncio::start_server(echo_handler, "127.0.0.1", 0, s)) ==
+        "host/port and sock can not be specified at the same time");
+  CHECK(raised_what<ValueError>(asyncio::start_unix_server(echo_handler, "/tmp/x.sock", s)) ==
+        "path and sock can not be specified at the same time");
+  CHECK(raised_what<ValueError>(asyncio::open_connection(asyncio::ConnectOptions{})) ==
+        "host and port was not specified and no sock specified");
+  CHECK(raised_what<ValueError>(asyncio::start_server(echo_handler, asyncio::ServerOptions{})) ==
+        "Neither host/port nor sock were specified");
+  asyncio::ConnectOptions name_without_tls{.server_hostname = "x", .sock = tcp};
+  CHECK(raised_what<ValueError>(asyncio::open_connection(name_without_tls)) ==
+        "server_hostname is only meaningful with ssl");
+  // Not a socket, a closed fd: OSError with the errno.
+  for (int bad : {pipefd[0], closed}) {
+    std::string want = "[Errno " + std::to_string(bad == closed ? EBADF : ENOTSOCK) + "]";
+    asyncio::ConnectOptions cb{.sock = bad};
+    asyncio::ServerOptions sb{.sock = bad};
+    CHECK(raised_what<OSError>(asyncio::open_connection(cb)).find(want) != std::string::npos);
+    CHECK(raised_what<OSError>(asyncio::start_server(echo_handler, sb)).find(want) != std::string::npos);
+  }
+  // A datagram socket: ValueError, as Python's.
+  asyncio::ConnectOptions cu{.sock = udp};
+  asyncio::ServerOptions su{.sock = udp};
+  CHECK(raised_what<ValueError>(asyncio::open_connection(cu)).find("A Stream Socket was expected") == 0);
+  CHECK(raised_what<ValueError>(asyncio::start_server(echo_handler, su)).find("A Stream Socket was expected") == 0);
+  // open_connection wants a connected socket.
+  std::string what = raised_what<OSError>(asyncio::open_connection(c));
+  CHECK(what.find("[Errno " + std::to_string(ENOTCONN) + "]") != std::string::npos);
+  CHECK(what.find("is not a connected socket") != std::string::npos);
+  // start_server cannot listen on a connected socket.
+  REQUIRE(::listen(tcp, 1) == 0);
+  int conn = connected_tcp_socket(port);
+  asyncio::ServerOptions sc{.sock = conn};
+  CHECK(raised_what<OSError>(asyncio::start_server(echo_handler, sc)).find("[Errno " + std::to_string(EINVAL) + "]") !=
+        std::string::npos);
+  // Every refused fd is still the caller's.
+  for (int fd : {tcp, conn, pipefd[0], pipefd[1], udp}) {
+    CHECK(fd_open(fd));
+    ::close(fd);
+  }
+  CHECK(open_fd_count() == fds);
 }

@@ -74,7 +74,7 @@ TEST_CASE("wait after kill returns -SIGKILL; terminate gives -SIGTERM; no zombie
     auto q = co_await asyncio::create_subprocess_exec("sleep", a4);
     q.terminate();
     CHECK(co_await q.wait() == -SIGTERM);
-    p.kill();  // already reaped: nothing happens
+    CHECK_THROWS_AS(p.kill(), asyncio::ProcessLookupError);  // already reaped: never signalled, as in Python
   };
   asyncio::run(main());
 }

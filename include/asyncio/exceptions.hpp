@@ -145,6 +145,12 @@ class NotADirectoryError : public OSError {
   explicit NotADirectoryError(const std::string& what) : std::runtime_error(what), OSError(ENOTDIR, what) {}
 };
 
+/// Python's ProcessLookupError: a signal for a child process that has already exited.
+class ProcessLookupError : public OSError {
+ public:
+  explicit ProcessLookupError(const std::string& what) : std::runtime_error(what), OSError(ESRCH, what) {}
+};
+
 namespace detail {
 /// Throws the OSError subclass Python picks for `err` ("[Errno N] strerror: context").
 [[noreturn]] inline void raise_file_error(int err, const std::string& context) {

@@ -65,6 +65,13 @@ struct ConnectOptions {
   /// close(): how long the close_notify may take to go out (default 30 s); then the socket
   /// is closed anyway. ValueError without `.ssl`.
   std::optional<Seconds> ssl_shutdown_timeout = std::nullopt;
+  /// Python's sock=: a connected stream socket made elsewhere, used instead of connecting
+  /// (`open_connection({.sock = fd})`; `family` is then ignored). It is made non-blocking and
+  /// from then on belongs to the stream: closing the writer closes it, and so does a failed TLS
+  /// handshake. Before that, a bad fd is refused and stays the caller's: OSError for one that is
+  /// not an open socket (ENOTSOCK, EBADF) or not connected (ENOTCONN), ValueError for a
+  /// non-stream socket, and for `sock` given together with host/port or a path.
+  int sock = -1;
 };
 
 /// start_server / start_unix_server options.
@@ -80,6 +87,14 @@ struct ServerOptions {
   std::shared_ptr<ssl::SSLContext> ssl = {};
   std::optional<Seconds> ssl_handshake_timeout = std::nullopt;  // default 60 s
   std::optional<Seconds> ssl_shutdown_timeout = std::nullopt;   // default 30 s
+  /// Python's sock=: a stream socket made elsewhere (TCP or Unix; bound, or even listening
+  /// already) to serve on instead of binding one (`start_server(cb, {.sock = fd})`; `family`,
+  /// `reuse_address`, `reuse_port` are then ignored). listen(backlog) is called on it, as
+  /// Python's server does, and it is made non-blocking; from then on it belongs to the server,
+  /// whose close() closes it. Before that, a bad fd is refused and stays the caller's: OSError
+  /// for one that is not an open socket or cannot listen (a connected one: EINVAL), ValueError
+  /// for a non-stream socket, and for `sock` given together with host/port or a path.
+  int sock = -1;
 };
 
 /// StreamWriter::start_tls options (Python 3.11's keyword arguments).
@@ -306,6 +321,13 @@ Task<Server> start_server(F client_connected_cb, std::string host, int port, Ser
 inline Task<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path, ConnectOptions opts);
 template <class F>
 Task<Server> start_unix_server(F client_connected_cb, std::string path, ServerOptions opts);
+/// On a socket made elsewhere (Python's sock=): `open_connection({.sock = fd})` takes a connected
+/// one, `start_server(cb, {.sock = fd})` one to listen on (see ConnectOptions::sock and
+/// ServerOptions::sock). ValueError without `.sock`. TLS as above; open_connection then needs
+/// `.server_hostname` (there is no host to default to), as Python's does.
+inline Task<std::pair<StreamReader, StreamWriter>> open_connection(ConnectOptions opts);
+template <class F>
+Task<Server> start_server(F client_connected_cb, ServerOptions opts);
 
 // Without options: overloads rather than `= {}` defaults. The options hold strings and a
 // shared_ptr, and a defaulted braced argument would be a temporary of the caller's co_await

@@ -215,9 +215,13 @@ class Process {
   /// task per stream; cancelled (or timed out) it cancels them and returns once they are done:
   /// what they had read is lost, and a later communicate() returns the rest.
   Task<std::pair<std::string, std::string>> communicate(std::string input = {});
-  /// Signals; ProcessLookupError-free: a child already reaped is left alone (Python 3.11 too).
+  /// Signals. ProcessLookupError once the child's exit is known (returncode() set), as in
+  /// Python: its pid may belong to another process by then, so it is never signalled.
   void send_signal(int sig) {
-    if (!st_->returncode) ::kill(st_->pid, sig);
+    if (st_->returncode)
+      throw ProcessLookupError("process " + std::to_string(st_->pid) + " has already exited (returncode " +
+                               std::to_string(*st_->returncode) + ")");
+    ::kill(st_->pid, sig);
   }
   void terminate() { send_signal(SIGTERM); }
   void kill() { send_signal(SIGKILL); }
@@ -351,7 +355,7 @@ inline Process spawn(const std::string& program, const std::vector<std::string>&
   argv.push_back(nullptr);
   pid_t pid = -1;
   int rc = ::posix_spawnp(&pid, program.c_str(), &sa.fa_, &sa.attr_, argv.data(), o.env ? envp.data() : environ);
-  if (rc != 0) throw_os_error(rc, "'" + program + "'");
+  if (rc != 0) raise_file_error(rc, "'" + program + "'");  // FileNotFoundError, PermissionError, ... as Python's
   auto st = std::make_shared<ProcState>();
   st->loop = &loop;
   st->loop_id = loop.id();
@@ -391,8 +395,25 @@ struct SpawnRequest {
 };
 // The request travels as a unique_ptr: GCC 12 miscompiles a by-value aggregate coroutine
 // parameter with non-trivial members (DESIGN.md 4b), which SubprocessOptions would be.
+// As Python's, creating the process spans a loop iteration after the spawn (Python's pipes
+// connect as transports there), and a cancel that lands in it kills the child and waits for
+// its exit before the CancelledError goes on: a cancelled creation leaves no child behind.
 inline Task<Process> spawn_task(std::unique_ptr<SpawnRequest> r) {
-  co_return spawn(r->program, r->args, r->opts);
+  Process p = spawn(r->program, r->args, r->opts);
+  bool cancelled = false;
+  std::string msg;
+  try {
+    co_await sleep(0);
+  } catch (const CancelledError& e) {
+    cancelled = true;
+    msg = e.message();
+  }
+  if (cancelled) {
+    if (!p.returncode()) p.kill();
+    co_await p.wait();
+    throw CancelledError(msg);
+  }
+  co_return p;
 }
 }  // namespace detail
 

@@ -259,6 +259,42 @@ inline void set_nodelay(int fd, int family) noexcept {
   }
 }
 
+/// Python's checks of a `sock=` argument: an open stream socket. Returns its family. Throws
+/// (leaving the fd alone) otherwise.
+inline int check_stream_socket(int fd) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (fd < 0 || ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+    throw_os_error(fd < 0 ? EBADF : errno, "sock=" + std::to_string(fd));
+  if (type != SOCK_STREAM)
+    throw ValueError("A Stream Socket was expected, got fd " + std::to_string(fd) + " of socket type " +
+                     std::to_string(type));
+  int family = 0;
+  len = sizeof family;
+  ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len);
+  if (family != AF_INET && family != AF_INET6 && family != AF_UNIX)
+    throw ValueError("sock=" + std::to_string(fd) + ": an AF_INET, AF_INET6 or AF_UNIX socket was expected, got family " +
+                     std::to_string(family));
+  return family;
+}
+inline void set_nonblocking(int fd) {
+  int fl = ::fcntl(fd, F_GETFL);
+  if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) throw_os_error(errno, "fcntl(O_NONBLOCK)");
+}
+
+/// A connected socket made elsewhere, taken over by a new stream (open_connection's sock=).
+inline std::pair<StreamReader, StreamWriter> adopt_connected(int fd, std::size_t limit) {
+  int family = check_stream_socket(fd);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0)
+    throw_os_error(errno, "sock=" + std::to_string(fd) + " is not a connected socket");
+  set_nonblocking(fd);
+  set_nodelay(fd, family);
+  auto* st = new StreamState(&get_running_loop(), fd, true, limit);  // (throws: fd still the caller's)
+  return {StreamReader(st), StreamWriter(st)};
+}
+
 /// An IoHandle registered for the lifetime of this object.
 struct IoRegistration {
   EventLoop* loop;
@@ -412,6 +448,7 @@ inline Task<void> StreamWriter::start_tls(std::shared_ptr<ssl::SSLContext> sslco
 }
 
 inline Task<std::pair<StreamReader, StreamWriter>> open_connection(std::string host, int port, ConnectOptions opts) {
+  if (opts.sock >= 0) throw ValueError("host/port and sock can not be specified at the same time");
   detail::check_tls_args(opts);
   double hs = detail::tls_timeout(opts.ssl_handshake_timeout, 60.0, "ssl_handshake_timeout");
   double sd = detail::tls_timeout(opts.ssl_shutdown_timeout, 30.0, "ssl_shutdown_timeout");
@@ -424,6 +461,28 @@ inline Task<std::pair<StreamReader, StreamWriter>> open_connection(std::string h
     co_return tls;
   }
   co_return rw;
+}
+
+namespace detail {
+inline Task<std::pair<StreamReader, StreamWriter>> open_connection_sock(ConnectOptions opts) {
+  check_tls_args(opts);
+  double hs = tls_timeout(opts.ssl_handshake_timeout, 60.0, "ssl_handshake_timeout");
+  double sd = tls_timeout(opts.ssl_shutdown_timeout, 30.0, "ssl_shutdown_timeout");
+  if (opts.sock < 0) throw ValueError("host and port was not specified and no sock specified");
+  if (opts.ssl && !opts.server_hostname) throw ValueError("You must set server_hostname when using ssl without a host");
+  auto rw = adopt_connected(opts.sock, opts.limit);
+  if (opts.ssl) {
+    auto t = tls_client(std::move(rw), opts.ssl, *opts.server_hostname, hs, sd);
+    auto tls = co_await std::move(t);
+    co_return tls;
+  }
+  co_return rw;
+}
+}  // namespace detail
+
+// (a plain function moving the options into the coroutine: see README, "GCC 12 and coroutines")
+inline Task<std::pair<StreamReader, StreamWriter>> open_connection(ConnectOptions opts) {
+  return detail::open_connection_sock(std::move(opts));
 }
 
 namespace detail {
@@ -442,6 +501,7 @@ inline Address unix_address(const std::string& path) {
 }  // namespace detail
 
 inline Task<std::pair<StreamReader, StreamWriter>> open_unix_connection(std::string path, ConnectOptions opts) {
+  if (opts.sock >= 0) throw ValueError("path and sock can not be specified at the same time");
   detail::check_tls_args(opts);
   double hs = detail::tls_timeout(opts.ssl_handshake_timeout, 60.0, "ssl_handshake_timeout");
   double sd = detail::tls_timeout(opts.ssl_shutdown_timeout, 30.0, "ssl_shutdown_timeout");
@@ -682,8 +742,28 @@ inline Server make_server(EventLoop* loop, std::shared_ptr<ClientConnectedCallba
   return srv;
 }
 
+/// A server on a socket made elsewhere (start_server's sock=). Nothing is taken over until
+/// every check passed and the socket listens.
+inline Server make_server_on(EventLoop* loop, std::shared_ptr<ClientConnectedCallback> cb, ServerOptions opts) {
+  if (opts.sock < 0) throw ValueError("Neither host/port nor sock were specified");
+  auto* st = new ServerState(loop, std::move(cb), opts);  // (checks the TLS options)
+  Server srv(st);
+  int fd = opts.sock;
+  int family = check_stream_socket(fd);
+  if (::listen(fd, opts.backlog) < 0) throw_os_error(errno, "listen() on sock=" + std::to_string(fd));
+  set_nonblocking(fd);
+  st->add_listener(fd, family);  // (throws before the listener is kept: fd still the caller's)
+  st->start();
+  return srv;
+}
+
+inline Task<Server> start_server_sock_impl(std::shared_ptr<ClientConnectedCallback> cb, ServerOptions opts) {
+  co_return make_server_on(&get_running_loop(), std::move(cb), std::move(opts));
+}
+
 inline Task<Server> start_server_impl(std::shared_ptr<ClientConnectedCallback> cb, std::string host, int port,
                                       ServerOptions opts) {
+  if (opts.sock >= 0) throw ValueError("host/port and sock can not be specified at the same time");
   std::vector<Address> addrs = co_await resolve(host, port, opts.family, AI_PASSIVE);
   // getaddrinfo may list an address twice (once per protocol); bind each once.
   std::vector<Address> uniq;
@@ -697,6 +777,7 @@ inline Task<Server> start_server_impl(std::shared_ptr<ClientConnectedCallback> c
 
 inline Task<Server> start_unix_server_impl(std::shared_ptr<ClientConnectedCallback> cb, std::string path,
                                            ServerOptions opts) {
+  if (opts.sock >= 0) throw ValueError("path and sock can not be specified at the same time");
   struct stat stt {};
   if (!path.empty() && path[0] != '\0' && ::stat(path.c_str(), &stt) == 0 && S_ISSOCK(stt.st_mode))
     ::unlink(path.c_str());
@@ -709,6 +790,10 @@ inline Task<Server> start_unix_server_impl(std::shared_ptr<ClientConnectedCallba
 template <class F>
 Task<Server> start_server(F client_connected_cb, std::string host, int port, ServerOptions opts) {
   return detail::start_server_impl(detail::wrap_client_cb(std::move(client_connected_cb)), std::move(host), port, opts);
+}
+template <class F>
+Task<Server> start_server(F client_connected_cb, ServerOptions opts) {
+  return detail::start_server_sock_impl(detail::wrap_client_cb(std::move(client_connected_cb)), std::move(opts));
 }
 template <class F>
 Task<Server> start_unix_server(F client_connected_cb, std::string path, ServerOptions opts) {
