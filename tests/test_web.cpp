@@ -1600,3 +1600,31 @@ TEST_CASE("web: enable_compression: curl --compressed gets the text back, from a
   CHECK(out[1].find("Transfer-Encoding: chunked\r\n") != std::string::npos);
   CHECK(out[1].substr(out[1].find("\r\n\r\n") + 4) == std::string(1000, 'a') + std::string(1000, 'b'));
 }
+
+// SockSite: a socket the program bound itself (here a TCP one on an ephemeral port).
+TEST_CASE("web: SockSite serves on a socket made by the program, and closes it when it stops") {
+  std::size_t fds = open_fds();
+  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  web::Application app;
+  app.router().add_get("/who/{x}", whoami);
+  std::string out, name;
+  auto main = [&]() -> Task<void> {
+    web::AppRunner runner(app);
+    co_await runner.setup();
+    web::SockSite site(runner, s);
+    co_await site.start();
+    name = site.name();
+    std::vector<std::string> args{"-s", name + "/who/s"};
+    auto t = run_curl(std::move(args));
+    out = co_await std::move(t);
+    co_await runner.cleanup();
+  };
+  asyncio::run(main());
+  CHECK(name.rfind("http://127.0.0.1:", 0) == 0);
+  CHECK(nlohmann::json::parse(out)["path"] == "/who/s");
+  CHECK(open_fds() == fds);  // the site closed the socket it was given
+}

@@ -976,6 +976,26 @@ class TCPSite final : public BaseSite {
   Options opts_;
 };
 
+struct SockSiteOptions {
+  int backlog = 128;
+  std::shared_ptr<ssl::SSLContext> ssl_context = nullptr;  // as TCPSiteOptions::ssl_context
+};
+/// aiohttp's SockSite: serve on a socket made by the program (bound; listen() is called if it
+/// was not). The site owns it from start() on: stopping closes it. Errors as start_server's
+/// `.sock` gives them (a non-socket, a datagram socket).
+class SockSite final : public BaseSite {
+ public:
+  using Options = SockSiteOptions;
+  SockSite(AppRunner& runner, int sock, Options o = {}) : BaseSite(runner), sock_(sock), opts_(std::move(o)) {}
+  Task<void> start() override;
+  /// "http://127.0.0.1:8080", "http://unix:/path:" (from the socket's address, as aiohttp).
+  std::string name() const override;
+
+ private:
+  int sock_;
+  Options opts_;
+};
+
 struct UnixSiteOptions {
   int backlog = 128;
   std::shared_ptr<ssl::SSLContext> ssl_context = nullptr;  // as TCPSiteOptions::ssl_context

@@ -20,6 +20,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1592,6 +1593,23 @@ inline Task<void> TCPSite::start() {
   auto t = start_server(connection_callback(), host_, port_, so);
   Server server = co_await std::move(t);
   started(std::move(server));
+}
+
+inline Task<void> SockSite::start() {
+  check_runner();
+  ServerOptions so{.backlog = opts_.backlog, .ssl = opts_.ssl_context, .sock = sock_};
+  auto t = start_server(connection_callback(), std::move(so));
+  Server server = co_await std::move(t);
+  started(std::move(server));
+}
+inline std::string SockSite::name() const {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  std::string scheme = opts_.ssl_context ? "https://" : "http://";
+  if (::getsockname(sock_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return scheme;
+  if (ss.ss_family == AF_UNIX) return scheme + "unix:" + reinterpret_cast<sockaddr_un*>(&ss)->sun_path + ":";
+  auto [host, port] = asyncio::detail::sockaddr_pair(reinterpret_cast<sockaddr*>(&ss), len);
+  return scheme + host + ":" + std::to_string(port);
 }
 
 inline Task<void> UnixSite::start() {
