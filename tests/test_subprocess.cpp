@@ -251,3 +251,68 @@ TEST_CASE("Popen keywords: pass_fds keeps descriptors open in the child; close_f
   ::close(p[0]);
   ::close(p[1]);
 }
+
+// user / group / extra_groups / umask: the fork + exec path (posix_spawn cannot set them).
+TEST_CASE("Popen keywords: umask, user, group and extra_groups, with unknown names and refused switches failing cleanly") {
+  std::size_t fds = open_fd_count();
+  auto main = []() -> asyncio::Task<> {
+    std::string mask = co_await run_sh("umask", {.umask = 077});
+    CHECK(mask == "0077\n");
+    // The fork path does what posix_spawn does: pipes, cwd, env.
+    std::vector<std::string> env{"X=y"};
+    std::string where = co_await run_sh("echo \"$X $(pwd)\"", {.cwd = "/tmp", .env = &env, .umask = 022});
+    CHECK(where == "y /tmp\n");
+    bool unknown = false;
+    try {
+      std::string s = co_await run_sh("true", {.user = "no-such-user-here"});
+    } catch (const std::out_of_range& e) {
+      unknown = std::string(e.what()).find("getpwnam(): name not found: 'no-such-user-here'") != std::string::npos;
+    }
+    CHECK(unknown);
+    // A program that is not there: the child's exec error comes back as Python raises it.
+    bool missing = false;
+    try {
+      std::vector<std::string> none;
+      asyncio::SubprocessOptions o{.umask = 022};
+      auto p = co_await asyncio::create_subprocess_exec("/no/such/program", none, o);
+    } catch (const asyncio::FileNotFoundError&) {
+      missing = true;
+    }
+    CHECK(missing);
+    if (::geteuid() == 0) {
+      std::vector<std::string> extra{"audio"};
+      std::string ids = co_await run_sh("id -u; id -g; id -G", {.user = "nobody", .group = "nogroup", .extra_groups = &extra});
+      CHECK(ids == "65534\n65534\n65534 29\n");
+      std::string numeric = co_await run_sh("id -u", {.user = "65534"});
+      CHECK(numeric == "65534\n");
+      // As nobody, a root-only program cannot be run: PermissionError from the child's exec.
+      char tmpl[] = "/tmp/asyncio_rootonly_XXXXXX";
+      int fd = ::mkstemp(tmpl);
+      REQUIRE(fd >= 0);
+      REQUIRE(::write(fd, "#!/bin/sh\necho hi\n", 18) == 18);
+      ::close(fd);
+      ::chmod(tmpl, 0700);
+      bool refused = false;
+      try {
+        std::vector<std::string> none;
+        asyncio::SubprocessOptions o{.user = "nobody"};
+        auto p = co_await asyncio::create_subprocess_exec(tmpl, none, o);
+      } catch (const asyncio::PermissionError&) {
+        refused = true;
+      }
+      CHECK(refused);
+      ::unlink(tmpl);
+    } else {
+      // Not root: switching to another user is refused in the child, reported here.
+      bool refused = false;
+      try {
+        std::string s = co_await run_sh("true", {.user = "nobody"});
+      } catch (const asyncio::PermissionError&) {
+        refused = true;
+      }
+      CHECK(refused);
+    }
+  };
+  asyncio::run(main());
+  CHECK(open_fd_count() == fds);
+}

@@ -21,6 +21,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <pwd.h>
+#include <grp.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,9 +71,18 @@ struct SubprocessOptions {
   /// Python's close_fds (default true): the child gets no descriptor of ours but 0-2 and
   /// pass_fds, even one opened without O_CLOEXEC by another library. False lets such ones through.
   bool close_fds = true;
+  /// Python's user= / group= / extra_groups= (a name, or a number as text: "nobody", "65534"):
+  /// the child runs with these ids (setreuid / setregid / setgroups), which needs privileges
+  /// (PermissionError from the child otherwise). KeyError (std::out_of_range) for an unknown name.
+  const char* user = nullptr;
+  const char* group = nullptr;
+  const std::vector<std::string>* extra_groups = nullptr;
+  /// Python's umask= (-1: the child keeps ours).
+  int umask = -1;
   // (Kept trivially destructible on purpose — the vectors are pointers to the caller's: GCC 12
   // miscompiles a designated-initializer temporary with non-trivial members inside a co_await
-  // expression. Differs from Python: no user/group/umask, which posix_spawn cannot do.)
+  // expression. A child with user/group/extra_groups/umask is started by fork + exec, as
+  // Python's own, since posix_spawn cannot set them; every other child by posix_spawn.)
 };
 
 namespace detail {
@@ -253,10 +264,148 @@ class SpawnActions {
     for (int fd : child_ends_) ::close(fd);
   }
   SpawnActions(const SpawnActions&) = delete;
+  // Each file action goes both to posix_spawn's list and to ops_, which a forked child replays
+  // (the fork path: user/group/umask).
+  void dup2(int from, int to) {
+    ::posix_spawn_file_actions_adddup2(&fa_, from, to);
+    ops_.push_back({Op::Dup2, from, to});
+  }
+  void open_devnull(int fd, int flags) {
+    ::posix_spawn_file_actions_addopen(&fa_, fd, "/dev/null", flags, 0);
+    ops_.push_back({Op::DevNull, fd, flags});
+  }
+  void chdir(const char* path) {
+    ::posix_spawn_file_actions_addchdir_np(&fa_, path);
+    ops_.push_back({Op::Chdir, 0, 0, path});
+  }
+  void close(int fd) {
+    ::posix_spawn_file_actions_addclose(&fa_, fd);
+    ops_.push_back({Op::Close, fd, 0});
+  }
+  void closefrom(int fd) {
+    ::posix_spawn_file_actions_addclosefrom_np(&fa_, fd);
+    ops_.push_back({Op::CloseFrom, fd, 0});
+  }
+  /// In a forked child: the file actions, as posix_spawn performs them, but leaving `keep` open
+  /// (the pipe that reports an error to the parent); false on an error (errno). Only
+  /// async-signal-safe calls (the child of a process that may have threads).
+  bool replay(int keep) const noexcept {
+    for (const ChildOp& op : ops_) {
+      int r = 0;
+      switch (op.kind) {
+        case Op::Dup2:  // to itself: keep it open across exec, as posix_spawn's adddup2 does
+          r = op.a == op.b ? ::fcntl(op.b, F_SETFD, 0) : ::dup2(op.a, op.b);
+          break;
+        case Op::DevNull: {
+          int fd = ::open("/dev/null", op.b);
+          if (fd < 0) return false;
+          if (fd != op.a) {
+            r = ::dup2(fd, op.a);
+            ::close(fd);
+          }
+          break;
+        }
+        case Op::Chdir: r = ::chdir(op.path); break;
+        case Op::Close:
+          if (op.a != keep) ::close(op.a);
+          break;
+        case Op::CloseFrom:
+          if (keep >= op.a) {
+            if (keep > op.a) r = static_cast<int>(::syscall(SYS_close_range, op.a, keep - 1, 0));
+            if (r == 0) r = static_cast<int>(::syscall(SYS_close_range, keep + 1, ~0U, 0));
+          } else {
+            r = static_cast<int>(::syscall(SYS_close_range, op.a, ~0U, 0));
+          }
+          break;
+      }
+      if (r < 0) return false;
+    }
+    return true;
+  }
   posix_spawn_file_actions_t fa_;
   posix_spawnattr_t attr_;
   std::vector<int> child_ends_;  // closed in the parent after the spawn
+
+ private:
+  enum class Op { Dup2, DevNull, Chdir, Close, CloseFrom };
+  struct ChildOp {
+    Op kind;
+    int a, b;
+    const char* path = nullptr;
+  };
+  std::vector<ChildOp> ops_;
 };
+
+/// Python's user= / group=: a name (getpwnam / getgrnam) or a number as text.
+inline unsigned resolve_id(const char* v, bool group) {
+  std::string s = v;
+  if (!s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return static_cast<unsigned>(std::stoul(s));
+  if (group) {
+    if (const ::group* g = ::getgrnam(v)) return g->gr_gid;
+    throw std::out_of_range("KeyError: \"getgrnam(): name not found: '" + s + "'\"");
+  }
+  if (const ::passwd* p = ::getpwnam(v)) return p->pw_uid;
+  throw std::out_of_range("KeyError: \"getpwnam(): name not found: '" + s + "'\"");
+}
+
+/// The fork + exec path (user, group, extra_groups, umask): the child sets up as posix_spawn
+/// would, switches ids, and execs; an error there comes back through a close-on-exec pipe as
+/// its errno, raised here as Python's _posixsubprocess does.
+inline pid_t fork_exec(const std::string& program, char* const* argv, char* const* envp, const SpawnActions& sa,
+                       const SubprocessOptions& o) {
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::vector<gid_t> groups;
+  if (o.user) uid = resolve_id(o.user, false);
+  if (o.group) gid = resolve_id(o.group, true);
+  if (o.extra_groups)
+    for (const std::string& g : *o.extra_groups) groups.push_back(resolve_id(g.c_str(), true));
+  int errpipe[2];
+  if (::pipe2(errpipe, O_CLOEXEC) < 0) throw_os_error(errno, "pipe2");
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    ::close(errpipe[0]);
+    ::close(errpipe[1]);
+    throw_os_error(e, "fork");
+  }
+  if (pid == 0) {  // the child: async-signal-safe calls only, then exec or _exit
+    ::close(errpipe[0]);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    bool ok = true;
+    if (o.start_new_session) ok = ::setsid() >= 0;
+    if (ok && o.process_group) ok = ::setpgid(0, *o.process_group) == 0;
+    ok = ok && sa.replay(errpipe[1]);
+    if (ok && o.umask >= 0) ::umask(static_cast<mode_t>(o.umask));
+    if (ok && o.extra_groups) ok = ::setgroups(groups.size(), groups.data()) == 0;
+    if (ok && gid) ok = ::setregid(*gid, *gid) == 0;
+    if (ok && uid) ok = ::setreuid(*uid, *uid) == 0;
+    if (ok) ::execvpe(program.c_str(), argv, envp);
+    int e = errno;
+    ssize_t w = ::write(errpipe[1], &e, sizeof e);
+    (void)w;
+    ::_exit(127);
+  }
+  ::close(errpipe[1]);
+  int e = 0;
+  ssize_t n;
+  do {
+    n = ::read(errpipe[0], &e, sizeof e);  // 0 (EOF) once the exec closed the pipe
+  } while (n < 0 && errno == EINTR);
+  ::close(errpipe[0]);
+  if (n == static_cast<ssize_t>(sizeof e)) {
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    raise_file_error(e, "'" + program + "'");
+  }
+  return pid;
+}
 
 inline void ignore_sigpipe_once() {
   static const bool done = [] {
@@ -285,26 +434,26 @@ inline Process spawn(const std::string& program, const std::vector<std::string>&
       sa.child_ends_.push_back(child);
       parent_end[i].reset(parent);
       ::fcntl(parent, F_SETFL, ::fcntl(parent, F_GETFL) | O_NONBLOCK);
-      ::posix_spawn_file_actions_adddup2(&sa.fa_, child, i);
+      sa.dup2(child, i);
     } else if (v == DEVNULL) {
-      ::posix_spawn_file_actions_addopen(&sa.fa_, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
+      sa.open_devnull(i, i == 0 ? O_RDONLY : O_WRONLY);
     } else if (v == STDOUT) {
       if (i != 2) throw ValueError("STDOUT can only be used for stderr");
-      ::posix_spawn_file_actions_adddup2(&sa.fa_, 1, 2);
+      sa.dup2(1, 2);
     } else if (v >= 0) {
-      ::posix_spawn_file_actions_adddup2(&sa.fa_, v, i);
+      sa.dup2(v, i);
     } else {
       throw ValueError("invalid value for stdin/stdout/stderr: " + std::to_string(v));
     }
   }
-  if (o.cwd && *o.cwd) ::posix_spawn_file_actions_addchdir_np(&sa.fa_, o.cwd);
+  if (o.cwd && *o.cwd) sa.chdir(o.cwd);
   // pass_fds: dup2(fd, fd) clears the descriptor's close-on-exec flag in the child (glibc >= 2.29).
   std::vector<int> keep;
   if (o.pass_fds)
     for (int fd : *o.pass_fds) {
       if (fd < 3 || ::fcntl(fd, F_GETFD) < 0) throw ValueError("bad value(s) in pass_fds: " + std::to_string(fd));
       keep.push_back(fd);
-      ::posix_spawn_file_actions_adddup2(&sa.fa_, fd, fd);
+      sa.dup2(fd, fd);
     }
   if (o.close_fds) {
     // Close every descriptor above 2 but pass_fds: the open ones below the highest kept one
@@ -314,8 +463,8 @@ inline Process spawn(const std::string& program, const std::vector<std::string>&
     for (int fd = 3; fd < top; ++fd)
       if (!std::binary_search(keep.begin(), keep.end(), fd) && ::fcntl(fd, F_GETFD) >= 0 &&
           std::find(sa.child_ends_.begin(), sa.child_ends_.end(), fd) == sa.child_ends_.end())
-        ::posix_spawn_file_actions_addclose(&sa.fa_, fd);
-    ::posix_spawn_file_actions_addclosefrom_np(&sa.fa_, top + 1);
+        sa.close(fd);
+    sa.closefrom(top + 1);
   }
   short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
   if (o.start_new_session) flags |= POSIX_SPAWN_SETSID;
@@ -354,8 +503,12 @@ inline Process spawn(const std::string& program, const std::vector<std::string>&
   for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, program.c_str(), &sa.fa_, &sa.attr_, argv.data(), o.env ? envp.data() : environ);
-  if (rc != 0) raise_file_error(rc, "'" + program + "'");  // FileNotFoundError, PermissionError, ... as Python's
+  if (o.user || o.group || o.extra_groups || o.umask >= 0) {
+    pid = fork_exec(program, argv.data(), o.env ? envp.data() : environ, sa, o);
+  } else {
+    int rc = ::posix_spawnp(&pid, program.c_str(), &sa.fa_, &sa.attr_, argv.data(), o.env ? envp.data() : environ);
+    if (rc != 0) raise_file_error(rc, "'" + program + "'");  // FileNotFoundError, PermissionError, ... as Python's
+  }
   auto st = std::make_shared<ProcState>();
   st->loop = &loop;
   st->loop_id = loop.id();
