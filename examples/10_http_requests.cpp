@@ -19,20 +19,21 @@
 //
 //   asyncio.run(main())
 //
-// With no arguments the tour runs offline: an embedded server on 127.0.0.1 (built with our
-// start_server) answers /users/<name> with JSON shaped like GitHub's, and the three URLs point
-// at it. With URLs on the command line (e.g. the real https://api.github.com/users/python),
+// With no arguments the tour runs offline: an embedded server on 127.0.0.1 (a few lines of
+// web.hpp, aiohttp.web's C++ face) answers /users/<name> with JSON shaped like GitHub's, and the
+// three URLs point at it. With URLs on the command line (e.g. the real https://api.github.com/users/python),
 // it fetches those instead.
 #include <asyncio/asyncio.hpp>
 #include <asyncio/http.hpp>
+#include <asyncio/web.hpp>
 
-#include <fmt/core.h>
 
 #include <cstdio>
 #include <string>
 #include <vector>
 
 namespace http = asyncio::http;
+namespace web = asyncio::web;
 
 asyncio::Task<nlohmann::json> fetch_url(http::ClientSession& session, std::string url) {
   auto result = co_await asyncio::async_with(session.get(url), [](http::ClientResponse& response) -> asyncio::Task<nlohmann::json> {
@@ -72,41 +73,10 @@ nlohmann::json github_user(const std::string& login) {
           {"public_repos", static_cast<int>(login.size()) * 7}};
 }
 
-// One keep-alive HTTP/1.1 connection: answer each "GET /users/<name>" until the client hangs up.
-asyncio::Task<> serve_github(asyncio::StreamReader reader, asyncio::StreamWriter writer) {
-  for (;;) {
-    std::string head;
-    bool closed = false;
-    try {
-      head = co_await reader.readuntil("\r\n\r\n");
-    } catch (const std::exception&) {  // EOF (IncompleteReadError) or an oversized head
-      closed = true;
-    }
-    if (closed) break;
-    std::size_t sp1 = head.find(' ');
-    std::size_t sp2 = head.find(' ', sp1 + 1);
-    std::string path = sp1 == std::string::npos ? "" : head.substr(sp1 + 1, sp2 - sp1 - 1);
-    int status = 200;
-    std::string body;
-    if (path.rfind("/users/", 0) == 0 && path.size() > 7) {
-      body = github_user(path.substr(7)).dump();
-    } else {
-      status = 404;
-      body = R"({"message":"Not Found"})";
-    }
-    writer.write(fmt::format("HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\n"
-                             "Content-Length: {}\r\n\r\n{}",
-                             status, status == 200 ? "OK" : "Not Found", body.size(), body));
-    bool lost = false;
-    try {
-      co_await writer.drain();
-    } catch (const std::exception&) {
-      lost = true;
-    }
-    if (lost) break;
-  }
-  writer.close();
-  co_await writer.wait_closed();
+// The one route of the stand-in: GET /users/<name> answers that user's JSON (aiohttp.web's
+// `web.json_response(...)`; the router answers 404 for any other path).
+asyncio::Task<web::Response> github_user_route(web::Request& request) {
+  co_return web::json_response(github_user(request.match_info().at("name")));
 }
 
 asyncio::Task<> tour(std::vector<std::string> urls) {
@@ -114,12 +84,18 @@ asyncio::Task<> tour(std::vector<std::string> urls) {
     co_await main_async(urls);
     co_return;
   }
-  auto server = co_await asyncio::start_server(serve_github, "127.0.0.1", 0);
-  std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+  // The stand-in for api.github.com, with web.hpp: an application, its route, a site on a
+  // free port of 127.0.0.1 (aiohttp's AppRunner / TCPSite).
+  web::Application app;
+  app.router().add_get("/users/{name}", github_user_route);
+  web::AppRunner runner(app);
+  co_await runner.setup();
+  web::TCPSite site(runner, "127.0.0.1", 0);
+  co_await site.start();
+  std::string base = "http://127.0.0.1:" + std::to_string(site.port());
   urls = {base + "/users/python", base + "/users/django", base + "/users/fastapi"};
   co_await main_async(urls);
-  server.close();
-  co_await server.wait_closed();
+  co_await runner.cleanup();
 }
 
 int main(int argc, char** argv) {

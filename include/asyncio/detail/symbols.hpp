@@ -99,7 +99,7 @@ inline std::string function_name_at(const void* addr) {
     std::uintptr_t bias = 0;
     std::string path;
     bool found = false;
-  } hit{reinterpret_cast<std::uintptr_t>(addr)};
+  } hit{reinterpret_cast<std::uintptr_t>(addr), 0, {}, false};
   dl_iterate_phdr(
       [](dl_phdr_info* info, std::size_t, void* data) -> int {
         auto* h = static_cast<Hit*>(data);

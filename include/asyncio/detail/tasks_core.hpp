@@ -792,15 +792,12 @@ class GatherTuple final : public GatherState<std::tuple<gather_elem_t<RE, H>...>
   }
   void collect() override {
     // (a braced list: the children's results are taken in argument order)
-    this->value_.emplace(std::apply(
-        [this](auto&... h) {
-          std::size_t i = 0;
-          if constexpr (RE)
-            return std::tuple<gather_elem_t<RE, H>...>{gather_result(h, owned_[i++])...};
-          else
-            return std::tuple<gather_elem_t<RE, H>...>{gather_take(h, owned_[i++])...};
-        },
-        hs_));
+    this->value_.emplace([this]<std::size_t... I>(std::index_sequence<I...>) {
+      if constexpr (RE)
+        return std::tuple<gather_elem_t<RE, H>...>{gather_result(std::get<I>(hs_), owned_[I])...};
+      else
+        return std::tuple<gather_elem_t<RE, H>...>{gather_take(std::get<I>(hs_), owned_[I])...};
+    }(std::index_sequence_for<H...>{}));
   }
 
   std::tuple<H...> hs_;
