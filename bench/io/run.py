@@ -5,7 +5,7 @@
                             [--no-write] [--out FILE]
 
 Workloads (bench/README.md, "I/O workloads", says exactly what each does):
-  tls_echo       50 TLS connections, 64-byte ping-pong, one process    ours vs asio
+  tls_echo       50 TLS connections, 64-byte ping-pong, one process    ours vs asio vs python (asyncio+ssl)
   tls_bulk       one TLS connection, N bytes one way, one process      ours vs asio vs `openssl speed`
   tls_handshake  sequential connect + full handshake + 1-byte echo     ours vs asio
   http_hello     wrk -t1 -c50 keep-alive GET / -> "Hello, World!"      ours vs beast vs aiohttp (uvloop),
@@ -67,7 +67,7 @@ WORKLOADS = ["tls_echo", "tls_bulk", "tls_handshake", "http_hello", "ws_echo", "
 
 # Implementations per workload, in the order they are run in the first repetition.
 IMPLS = {
-    "tls_echo": ["ours", "asio"],
+    "tls_echo": ["ours", "asio", "python"],
     "tls_bulk": ["ours", "asio", "openssl"],
     "tls_handshake": ["ours", "asio"],
     "http_hello": ["ours", "ours-2t", "beast", "aiohttp"],
@@ -78,6 +78,7 @@ IMPLS = {
 # better (faster, or leaner for ws_idle).
 RATIOS = [
     ("tls_echo", "ours", "asio", "≥ 1"),
+    ("tls_echo", "ours", "python", "≥ 8"),
     ("tls_bulk", "ours", "asio", "≥ 1"),
     ("tls_bulk", "ours", "openssl", "≥ 0.9 (see ceiling note)"),
     ("tls_bulk", "asio", "openssl", "—"),
@@ -106,7 +107,7 @@ SMOKE = {"tls_echo": 2_000, "tls_bulk": 16 << 20, "tls_handshake": 50, "http_hel
          "ws_echo": 5_000, "ws_idle": 100}
 # aiohttp is ~2x slower per WebSocket message than the C++ servers: fewer messages keep its run
 # near the others' length (per-message rates are compared).
-PY_DIV = {"ws_echo": 2}
+PY_DIV = {"ws_echo": 2, "tls_echo": 5}
 FULL_TIMEOUT, SMOKE_TIMEOUT = 300.0, 30.0
 WS_CONNS = 50
 WRK_CONNS = 50
@@ -526,7 +527,7 @@ def plan(workloads: list[str]) -> tuple[dict[str, list[str]], list[str]]:
 
 def progs_for(w: str, impl: str) -> list[str]:
     if w.startswith("tls"):
-        return {"ours": ["ours_tls"], "asio": ["asio_tls"], "openssl": []}[impl]
+        return {"ours": ["ours_tls"], "asio": ["asio_tls"], "openssl": [], "python": []}[impl]
     if w == "http_hello":
         return {"ours": ["ours_http"], "ours-2t": ["ours_http"], "beast": ["beast_http"],
                 "aiohttp": []}[impl]
@@ -773,6 +774,10 @@ def main() -> int:
                             ceilings.append(f"rep {rep + 1}: {cipher} encrypt {enc / 1e6:,.0f} MB/s, "
                                             f"decrypt {dec / 1e6:,.0f} MB/s, both on one CPU "
                                             f"{both / 1e6:,.0f} MB/s")
+                        elif i == "python":  # Python asyncio + ssl (tls_echo only), fewer round trips
+                            nn = n // PY_DIV.get(w, 1)
+                            rec = run_line(pin(None) + [PY, str(IO / "tls/python_echo.py"), "echo", str(nn), cert, key],
+                                           w, i, nn - nn % 50 if nn >= 50 else 50, timeout)
                         else:
                             mode = w.split("_", 1)[1]
                             rec = run_line(pin(None) + [str(PROGS[f"{i}_tls"].out), mode, str(n), cert, key],
