@@ -1628,3 +1628,40 @@ TEST_CASE("web: SockSite serves on a socket made by the program, and closes it w
   CHECK(nlohmann::json::parse(out)["path"] == "/who/s");
   CHECK(open_fds() == fds);  // the site closed the socket it was given
 }
+
+// Per-request state (aiohttp's request["key"]): a middleware puts a value, the handler reads it.
+namespace {
+struct User {
+  std::string name;
+};
+Task<web::Response> authenticate(web::Request& r, web::Handler h) {
+  r["user"] = User{r.headers().get("X-User", "anonymous")};
+  auto t = h(r);
+  web::Response resp = co_await std::move(t);
+  co_return resp;
+}
+Task<web::Response> whoami_state(web::Request& r) {
+  std::string who = r.contains("user") ? std::any_cast<User&>(r["user"]).name : "?";
+  r.erase("user");
+  co_return web::Response{.text = who + (r.contains("user") ? " still" : " erased")};
+}
+}  // namespace
+
+TEST_CASE("web: per-request state set by a middleware reaches the handler") {
+  web::Application app;
+  app.middlewares().push_back(authenticate);
+  app.router().add_get("/me", whoami_state);
+  std::vector<std::string> out;
+  asyncio::run(serve(app, {}, [&](int port) -> Task<void> {
+    http::ClientSession s;
+    for (std::string user : {"ada", ""}) {
+      http::RequestOptions o;
+      if (!user.empty()) o.headers.add("X-User", user);
+      auto r = co_await s.get("http://127.0.0.1:" + std::to_string(port) + "/me", std::move(o));
+      std::string body = co_await r.text();
+      out.push_back(body);
+    }
+    co_await s.close();
+  }));
+  CHECK(out == std::vector<std::string>{"ada erased", "anonymous erased"});
+}

@@ -558,6 +558,12 @@ class Request {
   StreamReader& content() noexcept { return content_; }
 
   Application& app() const noexcept { return *app_; }
+  /// aiohttp's per-request state (a Request is a MutableMapping): `req["user"] = User{...}` in
+  /// a middleware, `std::any_cast<User&>(req["user"])` in the handler. Lives as long as the
+  /// request; contains() / erase() as a map's.
+  std::any& operator[](const std::string& key) { return state_[key]; }
+  bool contains(const std::string& key) const { return state_.count(key) != 0; }
+  void erase(const std::string& key) { state_.erase(key); }
   /// The connection's writer (for get_extra_info("peername"/"sockname")): aiohttp's transport.
   StreamWriter& transport() const;
 
@@ -581,6 +587,7 @@ class Request {
   StreamReader content_;
   std::optional<std::string> body_;
   std::vector<FileField> files_;
+  std::map<std::string, std::any> state_;
   Application* app_ = nullptr;
   detail::Connection* conn_ = nullptr;
   Out out_;
