@@ -805,13 +805,7 @@ class ClientWebSocketResponse : public asyncio::detail::ws::WebSocketBase {
 
   /// Machinery (ws_connect): adopt an upgraded connection.
   void adopt(StreamReader r, StreamWriter w, const WSConnectOptions& o, std::string protocol) {
-    asyncio::detail::ws::CoreOptions co;
-    co.heartbeat = o.heartbeat;
-    co.receive_timeout = o.receive_timeout;
-    co.timeout = o.timeout;
-    co.max_msg_size = o.max_msg_size;
-    co.autoclose = o.autoclose;
-    co.autoping = o.autoping;
+    asyncio::detail::ws::CoreOptions co = asyncio::detail::ws::core_options_of(o);
     protocol_ = std::move(protocol);
     attach(std::make_shared<asyncio::detail::ws::Core>(false, std::move(r), std::move(w), co), std::string());
   }

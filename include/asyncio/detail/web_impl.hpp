@@ -1396,13 +1396,7 @@ inline Task<void> WebSocketResponse::prepare(Request& request) {
   bool ok = co_await std::move(t);
   if (!ok) throw ConnectionResetError("Connection lost");
   protocol_ = std::move(protocol);
-  asyncio::detail::ws::CoreOptions co;
-  co.heartbeat = opts_.heartbeat;
-  co.receive_timeout = opts_.receive_timeout;
-  co.timeout = opts_.timeout;
-  co.max_msg_size = opts_.max_msg_size;
-  co.autoclose = opts_.autoclose;
-  co.autoping = opts_.autoping;
+  asyncio::detail::ws::CoreOptions co = asyncio::detail::ws::core_options_of(opts_);
   auto core = std::make_shared<asyncio::detail::ws::Core>(true, conn->reader(), conn->writer(), co);
   auto& list = conn->server()->websockets;
   std::erase_if(list, [](const auto& w) { return w.expired(); });

@@ -265,6 +265,19 @@ struct CoreOptions {
   bool autoping = true;
 };
 
+/// The engine's part of either side's public options (WebSocketResponseOptions, WSConnectOptions).
+template <class Options>
+CoreOptions core_options_of(const Options& o) {
+  CoreOptions co;
+  co.heartbeat = o.heartbeat;
+  co.receive_timeout = o.receive_timeout;
+  co.timeout = o.timeout;
+  co.max_msg_size = o.max_msg_size;
+  co.autoclose = o.autoclose;
+  co.autoping = o.autoping;
+  return co;
+}
+
 class Core : public std::enable_shared_from_this<Core> {
  public:
   Core(bool server, StreamReader r, StreamWriter w, CoreOptions o)
