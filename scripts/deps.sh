@@ -1,5 +1,5 @@
 # Installs the Debian packages the project needs, if any is missing (sourced by tour.sh/test.sh).
-ASYNCIO_DEPS="g++ clang clang-tools cmake ninja-build catch2 libfmt-dev libcurl4-openssl-dev nlohmann-json3-dev libasio-dev python3 openssl libssl-dev node-llhttp libwslay-dev zlib1g-dev libgmime-3.0-dev pkg-config python3-aiohttp python3-websockets gdb wrk chromium"
+ASYNCIO_DEPS="g++ clang clang-tools cmake ninja-build catch2 libfmt-dev libcurl4-openssl-dev nlohmann-json3-dev libasio-dev python3 openssl curl libssl-dev node-llhttp libwslay-dev zlib1g-dev libgmime-3.0-dev pkg-config python3-aiohttp python3-websockets gdb wrk chromium"
 asyncio_install_deps() {
   local missing=()
   for p in $ASYNCIO_DEPS; do
