@@ -163,6 +163,16 @@ PROGS = {
 LLHTTP_OBJS = [BUILD / f"llhttp_{n}.o" for n in ("api", "http", "llhttp")]
 
 
+def pkg_config(*args: str) -> list[str]:
+    """GMime's flags (web.hpp's multipart parser is a source of the asyncio::web library,
+    src/web_multipart.cpp, built here into each web program)."""
+    try:
+        p = subprocess.run(["pkg-config", *args, "gmime-3.0"], capture_output=True, text=True)
+    except OSError:
+        return []
+    return p.stdout.split() if p.returncode == 0 else []
+
+
 def compile_cmd(p: Prog) -> list[str]:
     cmd = [CXX, *CXXFLAGS, "-I", str(BENCH / "common")]
     if p.ours:
@@ -171,8 +181,9 @@ def compile_cmd(p: Prog) -> list[str]:
         cmd += ["-I", str(LLHTTP_INC)]
     cmd += ["-MMD", "-MF", str(p.out) + ".d", str(p.src), "-o", str(p.out)]
     if p.web:
+        cmd += [str(ROOT / "src/web_multipart.cpp"), *pkg_config("--cflags")]
         cmd += [str(o) for o in LLHTTP_OBJS]
-    return cmd + p.libs
+    return cmd + p.libs + ([*pkg_config("--libs"), "-lz"] if p.web else [])
 
 
 def needs_build(p: Prog) -> bool:
