@@ -300,7 +300,7 @@ class StreamResponse {
 /// several ranges) → 416 with "Content-Range: bytes */<size>". Content-Type from the extension
 /// (a small table; application/octet-stream otherwise). Differs: the file is opened when the
 /// handler returns, and a missing or unreadable one is HTTPNotFound (aiohttp 3.8 fails later,
-/// with a 500); the bytes go out by pread() and the stream's writer, not sendfile().
+/// with a 500). On plain TCP the bytes go out by sendfile(); over TLS by pread() and the writer.
 class FileResponse {
  public:
   explicit FileResponse(std::string path, int status = 200, Headers headers = {})

@@ -18,6 +18,7 @@
 #include <mutex>
 
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
@@ -897,8 +898,29 @@ inline Task<bool> Connection::send_file(Request& req, Response& resp, bool keep)
   if (!sent) co_return false;
   if (req.method_ == "HEAD") co_return true;
   constexpr std::size_t kChunk = std::size_t(256) << 10;
+  // Plain TCP: sendfile(2), the kernel moving file pages to the socket (aiohttp's loop.sendfile),
+  // whenever nothing waits in the writer (what is queued must go first). A full socket
+  // (EAGAIN) sends one chunk the usual way, whose drain waits for room; TLS always does.
+  int sock = -1;
+  if (writer_.can_write_eof()) sock = writer_.get_extra_info<int>("socket").value_or(-1);
   std::string buf;
+  std::size_t since_yield = 0;
   while (a < b) {
+    if (sock >= 0 && writer_.write_buffer_size() == 0 && !gone()) {
+      off_t off = static_cast<off_t>(a);
+      ssize_t k = ::sendfile(sock, f.fd, &off, static_cast<std::size_t>(std::min<unsigned long long>(4 * kChunk, b - a)));
+      if (k > 0) {
+        a += static_cast<unsigned long long>(k);
+        since_yield += static_cast<std::size_t>(k);
+        if (since_yield >= (std::size_t(8) << 20)) {  // a fast client: let the loop run between 8 MiB
+          since_yield = 0;
+          co_await sleep(0);
+        }
+        continue;
+      }
+      if (k == 0) co_return false;  // truncated under us
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) sock = -1;  // (then pread + write)
+    }
     std::size_t want = static_cast<std::size_t>(std::min<unsigned long long>(kChunk, b - a));
     buf.resize(want);
     ssize_t k = ::pread(f.fd, buf.data(), want, static_cast<off_t>(a));
