@@ -40,6 +40,7 @@ import select
 import shlex
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -70,7 +71,7 @@ IMPLS = {
     "tls_echo": ["ours", "asio", "python"],
     "tls_bulk": ["ours", "asio", "openssl"],
     "tls_handshake": ["ours", "asio"],
-    "http_hello": ["ours", "ours-2t", "beast", "aiohttp"],
+    "http_hello": ["ours", "ours-2t", "beast", "aiohttp", "nginx"],
     "ws_echo": ["ours", "beast", "aiohttp"],
     "ws_idle": ["ours", "beast", "aiohttp"],
 }
@@ -86,6 +87,7 @@ RATIOS = [
     ("http_hello", "ours", "aiohttp", "≥ 10"),
     ("http_hello", "ours", "beast", "≥ 1"),
     ("http_hello", "beast", "aiohttp", "— (peers)"),
+    ("http_hello", "ours", "nginx", "report (the practical floor)"),
     ("http_hello", "ours-2t", "ours", "≥ 1.7 (not measurable on 2 CPUs, see notes)"),
     ("ws_echo", "ours", "aiohttp", "≥ 10"),
     ("ws_echo", "ours", "beast", "≥ 1"),
@@ -347,6 +349,18 @@ class Server:
             raise Failure(f"server did not announce its port: {shlex.join(self.cmd)}: "
                           f"{line!r} {err.strip()[-500:]}")
         self.port = int(line)
+        # A server that announces its port before it listens (nginx_server.py execs nginx after
+        # printing it): wait until a connection is accepted.
+        deadline = time.time() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline or self.p.poll() is not None:
+                    self.stop()
+                    raise Failure(f"server never accepted on port {self.port}: {shlex.join(self.cmd)}")
+                time.sleep(0.01)
 
     @property
     def pid(self) -> int:
@@ -381,7 +395,8 @@ def server_cmd(workload: str, impl: str) -> list[str]:
         return {"ours": [str(PROGS["ours_http"].out), "1"],
                 "ours-2t": ["2t", str(PROGS["ours_http"].out), "2"],
                 "beast": [str(PROGS["beast_http"].out)],
-                "aiohttp": [PY, str(IO / "http/aiohttp_server.py")]}[impl]
+                "aiohttp": [PY, str(IO / "http/aiohttp_server.py")],
+                "nginx": [PY, str(IO / "http/nginx_server.py")]}[impl]
     return {"ours": [str(PROGS["ours_ws"].out)],
             "beast": [str(PROGS["beast_ws"].out)],
             "aiohttp": [PY, str(IO / "ws/aiohttp_server.py")]}[impl]
@@ -524,6 +539,10 @@ def plan(workloads: list[str]) -> tuple[dict[str, list[str]], list[str]]:
             notes.append(f"{w}: ours skipped: include/asyncio/web.hpp has no web::WebSocketResponse "
                          "yet (the WebSocket branch is not merged); bench/io/ws/ours.cpp is written "
                          "against DESIGN §7's names and runs once it is")
+        if w == "http_hello" and "nginx" in impls and shutil.which("nginx") is None \
+                and not Path("/usr/sbin/nginx").exists():
+            impls.remove("nginx")
+            notes.append("http_hello: nginx skipped: not installed (apt-get install nginx-light)")
         if w == "http_hello" and not has_wrk:
             impls = []
             notes.append("http_hello skipped: wrk missing (apt-get install wrk)")
@@ -541,7 +560,7 @@ def progs_for(w: str, impl: str) -> list[str]:
         return {"ours": ["ours_tls"], "asio": ["asio_tls"], "openssl": [], "python": []}[impl]
     if w == "http_hello":
         return {"ours": ["ours_http"], "ours-2t": ["ours_http"], "beast": ["beast_http"],
-                "aiohttp": []}[impl]
+                "aiohttp": [], "nginx": []}[impl]
     srv = {"ours": ["ours_ws"], "beast": ["beast_ws"], "aiohttp": []}[impl]
     return srv + ["ws_load"]
 
