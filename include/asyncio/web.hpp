@@ -147,6 +147,11 @@ enum class ContentCoding { deflate, gzip, identity };
 namespace detail {
 /// A response's compression (enable_compression): off, chosen from Accept-Encoding, or forced.
 enum class Compression : unsigned char { off, accept, deflate, gzip, identity };
+constexpr Compression forced(ContentCoding c) noexcept {
+  return c == ContentCoding::deflate ? Compression::deflate
+         : c == ContentCoding::gzip  ? Compression::gzip
+                                     : Compression::identity;
+}
 struct Deflater;  // a zlib stream (web_impl.hpp)
 }  // namespace detail
 
@@ -202,11 +207,7 @@ struct Response {
   /// Content-Encoding and the new Content-Length; with `force`, with that coding whatever the
   /// client said. zlib at its default level, so the bytes are Python's.
   void enable_compression() { compression_ = detail::Compression::accept; }
-  void enable_compression(ContentCoding force) {
-    compression_ = force == ContentCoding::deflate ? detail::Compression::deflate
-                   : force == ContentCoding::gzip  ? detail::Compression::gzip
-                                                   : detail::Compression::identity;
-  }
+  void enable_compression(ContentCoding force) { compression_ = detail::forced(force); }
 
   /// aiohttp's set_cookie: a Set-Cookie header ("name=value; Path=/"; the value quoted as
   /// SimpleCookie does). Setting a name again updates that cookie in place, keeping what

@@ -294,8 +294,8 @@ inline std::unique_ptr<Transfer> prepare(const std::shared_ptr<Multi>& m, const 
     curl_easy_setopt(e, CURLOPT_SHARE, jar_share(*jar));
     curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
   }
-  t->cookie_ = extra_cookie_header(jar, ro.cookies);
-  if (!t->cookie_.empty()) curl_easy_setopt(e, CURLOPT_COOKIE, t->cookie_.c_str());
+  std::string cookie = extra_cookie_header(jar, ro.cookies);
+  if (!cookie.empty()) curl_easy_setopt(e, CURLOPT_COOKIE, cookie.c_str());  // (curl copies it)
 
   // ---- TLS and HTTP version
   if (ro.ssl && ro.verify_ssl)
@@ -459,20 +459,19 @@ inline Task<void> trace_connection(const SessionOptions& so, Transfer& t) {
   co_await std::move(e);
 }
 
+/// The request and its redirect hops. `prepared`: the caller already checked the session, joined
+/// base_url and merged the headers (the traced path, which reports them first); else it happens
+/// here, when the request is awaited, as aiohttp's coroutine does it.
 inline Task<ClientResponse> do_request_hops(std::shared_ptr<Multi> m, std::shared_ptr<SessionOptions> so,
-                                            std::string method, std::string url, RequestOptions ro,
+                                            std::string method, std::string url, RequestOptions ro, bool prepared,
                                             asyncio::http::Headers headers);
 
-inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr<SessionOptions> so, std::string method,
-                                       std::string url, RequestOptions ro) {
+/// A request with trace configs: start, then the hops, then end or exception.
+inline Task<ClientResponse> do_request_traced(std::shared_ptr<Multi> m, std::shared_ptr<SessionOptions> so,
+                                              std::string method, std::string url, RequestOptions ro) {
   if (!m || m->closed()) throw RuntimeError("Session is closed");
   if (!so->base_url.empty()) url = join_base_url(so->base_url, url);
   asyncio::http::Headers headers = merge_headers(*so, ro);
-  if (so->trace_configs.empty()) {
-    auto hops = do_request_hops(std::move(m), std::move(so), std::move(method), std::move(url), std::move(ro),
-                                std::move(headers));
-    co_return co_await std::move(hops);
-  }
   namespace h = asyncio::http;
   h::TraceRequestStartParams start{method, url, headers};
   auto ts = send_trace(*so, &h::TraceConfig::on_request_start, start);
@@ -480,7 +479,7 @@ inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr
   std::exception_ptr err;
   std::optional<ClientResponse> resp;
   try {
-    auto hops = do_request_hops(m, so, method, url, std::move(ro), headers);
+    auto hops = do_request_hops(m, so, method, url, std::move(ro), true, headers);
     resp.emplace(co_await std::move(hops));
   } catch (const CancelledError&) {
     throw;
@@ -499,9 +498,24 @@ inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr
   co_return std::move(*resp);
 }
 
+/// What a session's request() awaits: one coroutine frame without trace configs (the hops'),
+/// the tracing one around it with them.
+inline Task<ClientResponse> do_request(std::shared_ptr<Multi> m, std::shared_ptr<SessionOptions> so, std::string method,
+                                       std::string url, RequestOptions ro) {
+  if (!so->trace_configs.empty())
+    return do_request_traced(std::move(m), std::move(so), std::move(method), std::move(url), std::move(ro));
+  return do_request_hops(std::move(m), std::move(so), std::move(method), std::move(url), std::move(ro), false,
+                         asyncio::http::Headers());
+}
+
 inline Task<ClientResponse> do_request_hops(std::shared_ptr<Multi> m, std::shared_ptr<SessionOptions> so,
-                                            std::string method, std::string url, RequestOptions ro,
+                                            std::string method, std::string url, RequestOptions ro, bool prepared,
                                             asyncio::http::Headers headers) {
+  if (!prepared) {
+    if (!m || m->closed()) throw RuntimeError("Session is closed");
+    if (!so->base_url.empty()) url = join_base_url(so->base_url, url);
+    headers = merge_headers(*so, ro);
+  }
   choose_auth(*so, ro, url, headers);
   std::unique_ptr<Transfer> t = prepare(m, *so, method, url, ro, headers);
   const bool tracing = !so->trace_configs.empty();

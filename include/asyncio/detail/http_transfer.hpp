@@ -524,7 +524,6 @@ class Transfer : public ListNode {
     upload_->send_paused = false;
     curl_easy_pause(easy_, paused_ ? CURLPAUSE_RECV : CURLPAUSE_CONT);
   }
-  std::string cookie_;  // CURLOPT_COOKIE (curl keeps a copy; here for clarity)
   TransferWait* waiter_ = nullptr;
 
   void start_read_timer();

@@ -1156,9 +1156,7 @@ inline void StreamResponse::enable_compression() {
 }
 inline void StreamResponse::enable_compression(ContentCoding force) {
   if (req_) throw RuntimeError("Cannot enable compression after prepare()");
-  compression_ = force == ContentCoding::deflate ? detail::Compression::deflate
-                 : force == ContentCoding::gzip  ? detail::Compression::gzip
-                                                 : detail::Compression::identity;
+  compression_ = detail::forced(force);
 }
 
 inline void StreamResponse::set_cookie(const std::string& name, const std::string& value, const CookieOptions& o) {
